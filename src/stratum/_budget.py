@@ -1,0 +1,377 @@
+"""Budgets and envelopes: reserve the worst case before a request, settle the actual after.
+
+A `Budget` is a declaration (limits, thresholds, callback). Each flow run and each call with a
+budget gets a fresh `Envelope` built from it, whose parent is the envelope around it. Spending is
+charged to the envelope and every ancestor, and a reservation must fit in all of them, so
+concurrent calls inside one flow can never spend past its limits.
+
+All checks and updates of one envelope tree happen under that tree's lock and contain no
+`await`, so a reservation is atomic under asyncio, trio and threads alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+from stratum import _context
+from stratum.exceptions import BudgetExceeded, UnknownPriceError
+
+if TYPE_CHECKING:
+    from stratum._model import Usage
+    from stratum.pricing import Price
+
+__all__ = (
+    "DEFAULT_MAX_TOKENS",
+    "MIN_OUTPUT_TOKENS",
+    "Budget",
+    "BudgetEvent",
+    "Envelope",
+    "Reservation",
+    "current_budget",
+)
+
+Axis = Literal["ms", "usd", "tokens"]
+
+DEFAULT_MAX_TOKENS = 4096
+"""Output cap used when a call under a `usd` or `tokens` limit declares no `max_tokens`."""
+
+MIN_OUTPUT_TOKENS = 16
+"""A call whose output would have to be capped below this raises `BudgetExceeded` instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetEvent:
+    """A settlement (or deadline check) crossed a threshold of an envelope.
+
+    `spent` and `limit` are milliseconds for `"ms"`, Decimal USD for `"usd"`, and input+output
+    tokens for `"tokens"`.
+    """
+
+    axis: Axis
+    threshold: float
+    fraction: float
+    spent: Decimal | int | float
+    limit: Decimal | int | float
+    flow_id: str | None
+
+
+def _positive(name: str, value: float | int | Decimal | str | None) -> None:
+    if value is None:
+        return
+    try:
+        ok = Decimal(str(value)) > 0
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        raise ValueError(f"Budget({name}={value!r}): limits must be positive numbers, or None for no limit")
+
+
+class Budget:
+    """Hard limits on time (`ms`), money (`usd`) and tokens (`tokens`, input + output).
+
+    Example:
+        ```python
+        @flow(budget=Budget(ms=30_000, usd="0.05", on_threshold=print))
+        async def triage(texts: list[str]) -> list[Sentiment]: ...
+        ```
+    """
+
+    __slots__ = ("ms", "on_threshold", "thresholds", "tokens", "usd")
+
+    def __init__(
+        self,
+        ms: float | None = None,
+        usd: Decimal | float | str | None = None,
+        tokens: int | None = None,
+        *,
+        on_threshold: Callable[[BudgetEvent], Any] | None = None,
+        thresholds: Sequence[float] = (0.5, 0.8, 0.95),
+    ) -> None:
+        _positive("ms", ms)
+        _positive("usd", usd)
+        _positive("tokens", tokens)
+        if any(not 0 < t <= 1 for t in thresholds):
+            raise ValueError(f"Budget(thresholds={thresholds!r}): each threshold must be in (0, 1]")
+        self.ms: float | None = ms
+        self.usd: Decimal | None = None if usd is None else Decimal(str(usd))
+        self.tokens: int | None = tokens
+        self.on_threshold = on_threshold
+        self.thresholds: tuple[float, ...] = tuple(sorted(thresholds))
+
+    @property
+    def is_limited(self) -> bool:
+        """True when at least one axis has a limit."""
+        return self.ms is not None or self.usd is not None or self.tokens is not None
+
+    def limits(self) -> dict[str, Any]:
+        """The limits as a plain dict (for flow records)."""
+        return {"ms": self.ms, "usd": self.usd, "tokens": self.tokens}
+
+    def __repr__(self) -> str:
+        parts = [f"{k}={v!r}" for k, v in (("ms", self.ms), ("usd", self.usd), ("tokens", self.tokens)) if v is not None]
+        return f"Budget({', '.join(parts)})"
+
+
+_UNLIMITED = Budget()
+
+
+class Reservation:
+    """Worst-case spending held in an envelope chain until the attempt settles."""
+
+    __slots__ = ("envelope", "max_tokens", "open", "tokens", "usd")
+
+    def __init__(self, envelope: Envelope, usd: Decimal, tokens: int, max_tokens: int | None) -> None:
+        self.envelope = envelope
+        self.usd = usd
+        self.tokens = tokens
+        self.max_tokens = max_tokens
+        self.open = True
+
+
+class Envelope:
+    """The live accounting of one budget: spent, reserved, deadline, crossed thresholds."""
+
+    def __init__(self, budget: Budget | None, parent: Envelope | None = None, *, flow_id: str | None = None) -> None:
+        self.budget = budget or _UNLIMITED
+        self.parent = parent
+        self.flow_id = flow_id
+        self._lock: threading.Lock = parent._lock if parent is not None else threading.Lock()
+        self.started = time.monotonic()
+        self.deadline: float | None = None if self.budget.ms is None else self.started + self.budget.ms / 1000
+        self.spent_usd = Decimal(0)
+        self.spent_tokens = 0
+        self.reserved_usd = Decimal(0)
+        self.reserved_tokens = 0
+        self.unpriced_calls = 0
+        self.events: list[BudgetEvent] = []
+        self._crossed: set[tuple[str, float]] = set()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def chain(self) -> list[Envelope]:
+        """This envelope and its ancestors, innermost first."""
+        out: list[Envelope] = []
+        env: Envelope | None = self
+        while env is not None:
+            out.append(env)
+            env = env.parent
+        return out
+
+    @property
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the envelope opened."""
+        return (time.monotonic() - self.started) * 1000
+
+    @property
+    def remaining_ms(self) -> float | None:
+        """Milliseconds left before this envelope's own deadline (None: no time limit)."""
+        if self.deadline is None:
+            return None
+        return max((self.deadline - time.monotonic()) * 1000, 0.0)
+
+    @property
+    def remaining_usd(self) -> Decimal | None:
+        """USD left (limit − spent − reserved), or None without a `usd` limit."""
+        if self.budget.usd is None:
+            return None
+        return self.budget.usd - self.spent_usd - self.reserved_usd
+
+    @property
+    def remaining_tokens(self) -> int | None:
+        """Tokens left (limit − spent − reserved), or None without a `tokens` limit."""
+        if self.budget.tokens is None:
+            return None
+        return self.budget.tokens - self.spent_tokens - self.reserved_tokens
+
+    def _fractions(self) -> dict[Axis, float]:
+        out: dict[Axis, float] = {}
+        if self.budget.usd is not None:
+            out["usd"] = float(self.spent_usd / self.budget.usd)
+        if self.budget.tokens is not None:
+            out["tokens"] = self.spent_tokens / self.budget.tokens
+        if self.budget.ms is not None:
+            out["ms"] = self.elapsed_ms / self.budget.ms
+        return out
+
+    @property
+    def fraction_used(self) -> float:
+        """The largest spent fraction over the limited axes (0 when nothing is limited)."""
+        return max(self._fractions().values(), default=0.0)
+
+    def seconds_left(self) -> float | None:
+        """Seconds before the nearest deadline in the chain (None: no deadline anywhere)."""
+        now = time.monotonic()
+        deadlines = [env.deadline for env in self.chain() if env.deadline is not None]
+        if not deadlines:
+            return None
+        return min(deadlines) - now
+
+    def _tightest_deadline(self) -> Envelope | None:
+        limited = [env for env in self.chain() if env.deadline is not None]
+        return min(limited, key=lambda env: env.deadline or 0.0) if limited else None
+
+    def check_time(self) -> float | None:
+        """Seconds left; raise `BudgetExceeded(axis="ms")` if a deadline has passed."""
+        left = self.seconds_left()
+        if left is not None and left <= 0:
+            self.raise_deadline()
+        return left
+
+    def raise_deadline(self) -> None:
+        """Raise `BudgetExceeded(axis="ms")` for the tightest deadline in the chain."""
+        env = self._tightest_deadline()
+        limit = env.budget.ms if env is not None and env.budget.ms is not None else 0.0
+        spent = env.elapsed_ms if env is not None else 0.0
+        raise BudgetExceeded(
+            f"time budget of {limit:g} ms is used up ({spent:.0f} ms elapsed); "
+            "raise Budget(ms=...) or make the flow do less",
+            axis="ms",
+            limit=limit,
+            spent=spent,
+        )
+
+    def needs_output_cap(self) -> bool:
+        """True when some envelope in the chain limits USD or tokens."""
+        return any(env.budget.usd is not None or env.budget.tokens is not None for env in self.chain())
+
+    def needs_price(self) -> bool:
+        """True when some envelope in the chain limits USD."""
+        return any(env.budget.usd is not None for env in self.chain())
+
+    # -- reserving and settling --------------------------------------------------------------
+
+    def reserve(self, *, input_tokens: int, max_tokens: int | None, price: Price | None, model: str) -> Reservation:
+        """Hold the worst case of one attempt in every envelope of the chain.
+
+        Lowers the output cap to what fits; raises `BudgetExceeded` before sending when not even
+        `MIN_OUTPUT_TOKENS` fit, and `UnknownPriceError` when a `usd` limit meets an unknown price.
+        """
+        chain = self.chain()
+        with self._lock:
+            self.check_time()
+            out = max_tokens
+            if out is None and self.needs_output_cap():
+                out = DEFAULT_MAX_TOKENS
+            for env in chain:
+                limit_tokens = env.budget.tokens
+                if limit_tokens is not None:
+                    fit = limit_tokens - env.spent_tokens - env.reserved_tokens - input_tokens
+                    if fit < MIN_OUTPUT_TOKENS:
+                        raise BudgetExceeded(
+                            f"token budget of {limit_tokens} cannot fit this call: {env.spent_tokens} spent, "
+                            f"{env.reserved_tokens} reserved by calls in flight, ~{input_tokens} input + "
+                            f"at least {MIN_OUTPUT_TOKENS} output needed; raise Budget(tokens=...) or shorten the input",
+                            axis="tokens",
+                            limit=limit_tokens,
+                            spent=env.spent_tokens,
+                        )
+                    out = fit if out is None else min(out, fit)
+                limit_usd = env.budget.usd
+                if limit_usd is not None:
+                    if price is None:
+                        raise UnknownPriceError(
+                            f"no price is known for {model!r} and the call runs under a usd budget; "
+                            f"set one with stratum.configure(prices={{{model!r}: Price(input_per_mtok=..., "
+                            "output_per_mtok=...)}}) or remove the usd limit",
+                            model=model,
+                        )
+                    left = limit_usd - env.spent_usd - env.reserved_usd
+                    fit_usd = price.output_tokens_for(left, input_tokens)
+                    if fit_usd is not None:
+                        if fit_usd < MIN_OUTPUT_TOKENS:
+                            raise BudgetExceeded(
+                                f"usd budget of ${limit_usd} cannot fit this call: ${env.spent_usd} spent, "
+                                f"${env.reserved_usd} reserved by calls in flight, and ~{input_tokens} input tokens "
+                                f"plus {MIN_OUTPUT_TOKENS} output tokens of {model} cost more than the "
+                                f"${left} left; raise Budget(usd=...) or use a cheaper model",
+                                axis="usd",
+                                limit=limit_usd,
+                                spent=env.spent_usd,
+                            )
+                        out = fit_usd if out is None else min(out, fit_usd)
+            usd = price.worst_case(input_tokens, out or 0) if price is not None else Decimal(0)
+            tokens = input_tokens + (out or 0)
+            for env in chain:
+                env.reserved_usd += usd
+                env.reserved_tokens += tokens
+            return Reservation(self, usd, tokens, out)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back a reservation without charging anything (idempotent)."""
+        with self._lock:
+            self._release_locked(reservation)
+
+    def _release_locked(self, reservation: Reservation) -> None:
+        if not reservation.open:
+            return
+        reservation.open = False
+        for env in reservation.envelope.chain():
+            env.reserved_usd -= reservation.usd
+            env.reserved_tokens -= reservation.tokens
+
+    def settle(self, reservation: Reservation | None, usage: Usage, cost: Decimal | None) -> list[BudgetEvent]:
+        """Release `reservation` and charge the actual usage and cost to the whole chain.
+
+        Returns the threshold events this settlement crossed; each envelope's `on_threshold`
+        is called with its events after the lock is released.
+        """
+        fired: list[tuple[Envelope, BudgetEvent]] = []
+        with self._lock:
+            if reservation is not None:
+                self._release_locked(reservation)
+            for env in self.chain():
+                if cost is None:
+                    env.unpriced_calls += 1
+                else:
+                    env.spent_usd += cost
+                env.spent_tokens += usage.total_tokens
+                fired.extend((env, event) for event in env._cross_thresholds())
+        for env, event in fired:
+            callback = env.budget.on_threshold
+            if callback is not None:
+                callback(event)
+        return [event for _, event in fired]
+
+    def _cross_thresholds(self) -> list[BudgetEvent]:
+        events: list[BudgetEvent] = []
+        budget = self.budget
+        for axis, fraction in self._fractions().items():
+            for threshold in budget.thresholds:
+                if fraction >= threshold and (axis, threshold) not in self._crossed:
+                    self._crossed.add((axis, threshold))
+                    spent: Decimal | int | float
+                    limit: Decimal | int | float
+                    if axis == "usd":
+                        spent, limit = self.spent_usd, budget.usd or Decimal(0)
+                    elif axis == "tokens":
+                        spent, limit = self.spent_tokens, budget.tokens or 0
+                    else:
+                        spent, limit = self.elapsed_ms, budget.ms or 0.0
+                    events.append(BudgetEvent(axis, threshold, fraction, spent, limit, self.flow_id))
+        self.events.extend(events)
+        return events
+
+    def __repr__(self) -> str:
+        return (
+            f"<Envelope {self.budget!r} spent_usd={self.spent_usd} spent_tokens={self.spent_tokens} "
+            f"reserved_usd={self.reserved_usd}>"
+        )
+
+
+def current_budget() -> Envelope | None:
+    """The innermost envelope with a limit in force here, or None outside any budget.
+
+    Example:
+        ```python
+        left = stratum.current_budget().remaining_usd
+        ```
+    """
+    env = _context.current_envelope()
+    while env is not None and not env.budget.is_limited:
+        env = env.parent
+    return env

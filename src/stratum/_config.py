@@ -1,0 +1,141 @@
+"""`configure()`: process defaults held in a ContextVar, never in a mutable module global.
+
+A plain `configure(...)` call sets the defaults for the current context (and every task started
+from it afterwards); `with configure(...):` restores the previous settings on exit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from contextvars import Token
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from stratum import _context
+from stratum.exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from stratum._model import Provider
+    from stratum.pricing import Price
+    from stratum.trace import MemorySink, TraceSink
+
+__all__ = ("Configured", "Settings", "configure", "current_settings")
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _new_memory_sink() -> MemorySink:
+    from stratum.trace import MemorySink
+
+    return MemorySink()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The effective configuration. Replaced, never mutated, by `configure`."""
+
+    default_model: str | Provider | None = None
+    providers: Mapping[str, Provider] = field(default_factory=lambda: _EMPTY)
+    prices: Mapping[str, Price] = field(default_factory=lambda: _EMPTY)
+    trace_sinks: tuple[TraceSink, ...] = ()
+    review_sink: Any = None
+    test_mode: bool = False
+    sample_n: int = 5
+    memory: MemorySink = field(default_factory=_new_memory_sink)
+    builtin_providers: dict[str, Provider] = field(default_factory=dict[str, "Provider"])
+    """Built-in providers made on first use (one pooled HTTP client each); a cache, not config."""
+
+
+@functools.cache
+def _default_settings() -> Settings:
+    """The settings in force before any `configure` call (holds the process's in-memory trace store)."""
+    return Settings()
+
+
+def current_settings() -> Settings:
+    """The settings of the current context."""
+    return _context.current_settings_or_none() or _default_settings()
+
+
+class Configured:
+    """What `configure` returns: use it as a context manager to restore the previous settings."""
+
+    def __init__(self, token: Token[Settings | None], settings: Settings) -> None:
+        self._token = token
+        self.settings = settings
+
+    def __enter__(self) -> Configured:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _context.settings_var().reset(self._token)
+
+
+def configure(
+    *,
+    default_model: str | Provider | None = None,
+    providers: Mapping[str, Provider] | None = None,
+    prices: Mapping[str, Price] | None = None,
+    trace_sinks: Sequence[TraceSink] | None = None,
+    review_sink: Any = None,
+    test_mode: bool | None = None,
+    sample_n: int | None = None,
+) -> Configured:
+    """Set defaults for every Stratum call made from this context.
+
+    Arguments left as None keep their current value. `providers` and `prices` are merged into
+    the current mappings; `trace_sinks` are added next to the in-memory sink, never replacing it.
+
+    Example:
+        ```python
+        stratum.configure(default_model="openai:gpt-4.1-mini")
+        with stratum.configure(prices={"ollama:*": Price(0, 0)}):
+            ...
+        ```
+
+    Returns:
+        A handle; `with configure(...):` restores the previous settings on exit.
+    """
+    if sample_n is not None and sample_n < 1:
+        raise ConfigurationError(f"sample_n must be at least 1, got {sample_n}; pass sample_n=5 or more")
+    current = current_settings()
+    changes: dict[str, Any] = {}
+    if default_model is not None:
+        changes["default_model"] = default_model
+    if providers is not None:
+        for name in providers:
+            if not name or ":" in name:
+                raise ConfigurationError(
+                    f"provider name {name!r} must be non-empty and contain no ':'; "
+                    "it is the part before ':' in model strings like 'name:model'"
+                )
+        changes["providers"] = MappingProxyType({**current.providers, **providers})
+        changes["builtin_providers"] = {}
+    if prices is not None:
+        from stratum.pricing import Price
+
+        for key, value in prices.items():
+            if not isinstance(value, Price):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ConfigurationError(
+                    f"prices[{key!r}] must be a stratum.pricing.Price, got {type(value).__name__}; "
+                    "use Price(input_per_mtok=..., output_per_mtok=...)"
+                )
+        changes["prices"] = MappingProxyType({**current.prices, **prices})
+    if trace_sinks is not None:
+        changes["trace_sinks"] = (*current.trace_sinks, *trace_sinks)
+    if review_sink is not None:
+        changes["review_sink"] = review_sink
+    if test_mode is not None:
+        changes["test_mode"] = test_mode
+    if sample_n is not None:
+        changes["sample_n"] = sample_n
+    new = replace(current, **changes)
+    token = _context.settings_var().set(new)
+    return Configured(token, new)

@@ -1,0 +1,110 @@
+"""Every ContextVar Stratum uses. Private: reached only through the context managers here.
+
+Child tasks copy the context, so concurrent calls inside one flow all see the same flow run
+and the same envelope objects; those objects do their own locking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from stratum._budget import Envelope
+    from stratum._config import Settings
+    from stratum._flows import FlowRun
+    from stratum._routing import Routing
+    from stratum.providers._intercept import Interceptor
+    from stratum.trace import MemorySink
+
+T = TypeVar("T")
+
+_settings: ContextVar[Settings | None] = ContextVar("stratum.settings", default=None)
+_flow: ContextVar[FlowRun | None] = ContextVar("stratum.flow", default=None)
+_envelope: ContextVar[Envelope | None] = ContextVar("stratum.envelope", default=None)
+_routing: ContextVar[Routing | None] = ContextVar("stratum.routing", default=None)
+_interceptors: ContextVar[tuple[Interceptor, ...] | None] = ContextVar(
+    "stratum.interceptors", default=None
+)
+_trace_store: ContextVar[MemorySink | None] = ContextVar("stratum.trace_store", default=None)
+_parent_record: ContextVar[str | None] = ContextVar("stratum.parent_record", default=None)
+_extra: ContextVar[dict[str, Any] | None] = ContextVar("stratum.extra", default=None)
+
+
+@contextmanager
+def _bound(var: ContextVar[T], value: T) -> Iterator[T]:
+    token = var.set(value)
+    try:
+        yield value
+    finally:
+        var.reset(token)
+
+
+def settings_var() -> ContextVar[Settings | None]:
+    """The settings variable (for `configure`, which manages its own token)."""
+    return _settings
+
+
+def current_settings_or_none() -> Settings | None:
+    return _settings.get()
+
+
+def current_flow() -> FlowRun | None:
+    return _flow.get()
+
+
+def in_flow(run: FlowRun | None) -> AbstractContextManager[FlowRun | None]:
+    return _bound(_flow, run)
+
+
+def current_envelope() -> Envelope | None:
+    return _envelope.get()
+
+
+def in_envelope(envelope: Envelope | None) -> AbstractContextManager[Envelope | None]:
+    return _bound(_envelope, envelope)
+
+
+def current_routing() -> Routing | None:
+    return _routing.get()
+
+
+def routed(routing: Routing | None) -> AbstractContextManager[Routing | None]:
+    return _bound(_routing, routing)
+
+
+def current_interceptors() -> tuple[Interceptor, ...]:
+    return _interceptors.get() or ()
+
+
+def intercepting(
+    interceptors: tuple[Interceptor, ...] | None,
+) -> AbstractContextManager[tuple[Interceptor, ...] | None]:
+    return _bound(_interceptors, interceptors)
+
+
+def current_trace_store() -> MemorySink | None:
+    return _trace_store.get()
+
+
+def storing_traces(store: MemorySink | None) -> AbstractContextManager[MemorySink | None]:
+    return _bound(_trace_store, store)
+
+
+def current_parent_record() -> str | None:
+    return _parent_record.get()
+
+
+def under_record(record_id: str | None) -> AbstractContextManager[str | None]:
+    return _bound(_parent_record, record_id)
+
+
+def current_extra() -> dict[str, Any]:
+    """Per-call hints set by composition primitives (e.g. feedback for @refine)."""
+    return _extra.get() or {}
+
+
+def with_extra(extra: dict[str, Any] | None) -> AbstractContextManager[dict[str, Any] | None]:
+    return _bound(_extra, extra)

@@ -1,0 +1,461 @@
+"""The `@infer` attempt loop: reserve, call, settle, parse, check, retry with only what failed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from contextlib import nullcontext
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from stratum import _context
+from stratum._budget import BudgetEvent, Envelope, Reservation
+from stratum._compiler import Prompt, compile_prompt, retry_messages
+from stratum._config import current_settings
+from stratum._contracts import OutputError
+from stratum._ensure import run_ensure, run_given
+from stratum._flows import new_id
+from stratum._model import CallSpec, Completion, Message, Usage
+from stratum.exceptions import (
+    BudgetExceeded,
+    ConfigurationError,
+    ContentFilterError,
+    ParseFailure,
+    PostconditionFailed,
+    PreconditionFailed,
+    ProviderError,
+    RefusalError,
+    StratumError,
+)
+from stratum.pricing._estimate import estimate
+from stratum.pricing._resolve import resolve_price
+from stratum.providers._registry import ResolvedModel, resolve_model
+from stratum.trace import AttemptRecord, TraceRecord, emit
+from stratum.trace._records import AttemptOutcome, Status
+
+if TYPE_CHECKING:
+    from stratum._infer_spec import InferSpec
+    from stratum.pricing import Price
+
+__all__ = ("CallOutcome", "execute", "record_call", "resolve_for", "check_given")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _error_text(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    return f"{type(exc).__name__}: {exc}"
+
+
+class CallOutcome:
+    """Mutable tally of one call while it runs; turned into a `TraceRecord` at the end."""
+
+    __slots__ = (
+        "attempts",
+        "cost",
+        "events",
+        "output",
+        "priced",
+        "response_model",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.attempts: list[AttemptRecord] = []
+        self.usage = Usage()
+        self.cost = Decimal(0)
+        self.priced = True
+        self.events: list[BudgetEvent] = []
+        self.output: Any = None
+        self.response_model: str | None = None
+
+    def charge(self, usage: Usage, cost: Decimal | None) -> None:
+        self.usage = self.usage + usage
+        if cost is None:
+            self.priced = False
+        else:
+            self.cost += cost
+
+
+def record_call(
+    *,
+    record_id: str,
+    function: str,
+    model: str,
+    provider: str,
+    bound: Mapping[str, Any],
+    opaque: frozenset[str],
+    outcome: CallOutcome,
+    status: Status,
+    error: BaseException | None,
+    prompt_hash: str,
+    contract_hash: str,
+    started_at: dt.datetime,
+    started: float,
+    cache_hit: bool = False,
+    meta: Mapping[str, Any] | None = None,
+) -> TraceRecord:
+    """Build, emit and return the trace record of one call (and link it to its flow)."""
+    flow = _context.current_flow()
+    usage = outcome.usage
+    record = TraceRecord(
+        record_id=record_id,
+        function=function,
+        model=model,
+        provider=provider,
+        flow_id=flow.flow_id if flow is not None else None,
+        parent_id=_context.current_parent_record(),
+        inputs=dict(bound),
+        opaque_inputs=tuple(sorted(opaque)),
+        output=outcome.output,
+        status=status,
+        error=_error_text(error),
+        attempts=len(outcome.attempts),
+        retry_reasons=tuple(
+            "; ".join(a.violations) or (a.error or a.outcome) for a in outcome.attempts if a.outcome != "ok"
+        ),
+        compiled_prompt_hash=prompt_hash,
+        contract_hash=contract_hash,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_input_tokens=usage.cached_input_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cost_usd=outcome.cost if outcome.priced else None,
+        duration_ms=(time.monotonic() - started) * 1000,
+        cache_hit=cache_hit,
+        started_at=started_at,
+        budget_events=tuple(outcome.events),
+        attempt_records=tuple(outcome.attempts),
+        review_id=flow.review_ids[-1] if flow is not None and flow.review_ids else None,
+        meta=dict(meta or {}),
+    )
+    if flow is not None:
+        flow.record_ids.append(record_id)
+    emit(record)
+    return record
+
+
+def resolve_for(spec: InferSpec, override: Any) -> ResolvedModel:
+    """Pick the model: a testing override, else the decorator's, else `configure(default_model=)`."""
+    chosen = override if override is not None else spec.model
+    if chosen is None:
+        chosen = current_settings().default_model
+    if chosen is None:
+        raise ConfigurationError(
+            f"{spec.qualname}: no model to call; pass @infer(model='openai:gpt-4.1-mini'), set "
+            "stratum.configure(default_model=...), or test offline with stratum.testing.use_model(...)"
+        )
+    return resolve_model(chosen)
+
+
+def check_given(spec: InferSpec, bound: Mapping[str, Any]) -> None:
+    """Raise `PreconditionFailed` (after recording it) when a `given` check fails."""
+    for check in spec.givens:
+        message = run_given(check, bound)
+        if message is None:
+            continue
+        error = PreconditionFailed(
+            f"{spec.qualname}: precondition failed: {message}; no model was called. "
+            "Fix the inputs or relax the given check",
+            function=spec.qualname,
+            condition=check.source,
+        )
+        record_call(
+            record_id=new_id(),
+            function=spec.qualname,
+            model="",
+            provider="",
+            bound=bound,
+            opaque=spec.opaque_params,
+            outcome=CallOutcome(),
+            status="failed",
+            error=error,
+            prompt_hash="",
+            contract_hash=spec.output.hash,
+            started_at=_now(),
+            started=time.monotonic(),
+        )
+        raise error
+
+
+def _attempt(
+    attempt: int,
+    prompt_hash: str,
+    outcome: AttemptOutcome,
+    *,
+    completion: Completion | None = None,
+    usage: Usage | None = None,
+    cost: Decimal | None = None,
+    latency_ms: float = 0.0,
+    estimated: int | None = None,
+    max_tokens: int | None = None,
+    violations: tuple[str, ...] = (),
+    error: BaseException | None = None,
+) -> AttemptRecord:
+    used = usage or Usage()
+    return AttemptRecord(
+        attempt=attempt,
+        prompt_hash=prompt_hash,
+        outcome=outcome,
+        input_tokens=used.input_tokens,
+        output_tokens=used.output_tokens,
+        cached_input_tokens=used.cached_input_tokens,
+        cache_write_tokens=used.cache_write_tokens,
+        reasoning_tokens=used.reasoning_tokens,
+        estimated_input_tokens=estimated,
+        max_tokens=max_tokens,
+        cost_usd=cost,
+        latency_ms=latency_ms,
+        finish_reason=completion.finish_reason if completion is not None else None,
+        raw_output=completion.text if completion is not None else None,
+        violations=violations,
+        error=_error_text(error),
+        response_model=completion.model if completion is not None else None,
+        request_id=completion.request_id if completion is not None else None,
+        fault_retries=completion.fault_retries if completion is not None else 0,
+    )
+
+
+def _price_after(
+    spec_label: str, resolved: ResolvedModel, price: Price | None, completion: Completion
+) -> Price | None:
+    if completion.model and completion.model != resolved.model:
+        return resolve_price(spec_label, resolved.provider, resolved.provider_name, resolved.model, completion.model)
+    return price
+
+
+async def execute(
+    spec: InferSpec,
+    bound: Mapping[str, Any],
+    *,
+    override: Any = None,
+    extra_sections: tuple[str, ...] = (),
+    meta: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run the attempt loop of one call and return the validated result.
+
+    Raises:
+        PostconditionFailed, ParseFailure, BudgetExceeded, ProviderError, ...: with a trace
+            record written for the call in every case, cancellation included.
+    """
+    started_at = _now()
+    started = time.monotonic()
+    record_id = new_id()
+    outcome = CallOutcome()
+    status: Status = "failed"
+    error: BaseException | None = None
+    label = provider_name = ""
+    prompt: Prompt | None = None
+    parent_env = _context.current_envelope()
+    env = Envelope(spec.budget, parent_env, flow_id=parent_env.flow_id if parent_env else None) if spec.budget else parent_env
+    reservation: Reservation | None = None
+    try:
+        resolved = resolve_for(spec, override)
+        label, provider_name = resolved.label, resolved.provider_name
+        prompt = compile_prompt(
+            intent=spec.intent,
+            context=spec.context,
+            system=spec.system,
+            template_hash=spec.template_hash,
+            bound=bound,
+            opaque_params=spec.opaque_params,
+            extra_sections=extra_sections,
+        )
+        price = resolve_price(label, resolved.provider, provider_name, resolved.model)
+        messages: tuple[Message, ...] = prompt.messages
+        attempt_hash = prompt.hash
+        last_parse_failed = False
+        last_text = ""
+        violations: tuple[str, ...] = ()
+        for attempt in range(spec.retries + 1):
+            call = CallSpec(
+                model=resolved.model,
+                messages=messages,
+                output_schema=spec.output.schema,
+                output_name=spec.output.name,
+                max_tokens=spec.max_tokens,
+                temperature=spec.temperature,
+                function=spec.qualname,
+                attempt=attempt,
+                prompt_hash=prompt.hash,
+                contract_hash=spec.output.hash,
+                attachments=prompt.attachments,
+            )
+            est = estimate(call)
+            timeout: float | None = None
+            max_tokens = spec.max_tokens
+            if env is not None:
+                try:
+                    reservation = env.reserve(
+                        input_tokens=est.reserved_input_tokens, max_tokens=max_tokens, price=price, model=label
+                    )
+                except BudgetExceeded as exc:
+                    outcome.attempts.append(_attempt(attempt, attempt_hash, "budget", estimated=est.input_tokens, error=exc))
+                    raise
+                max_tokens = reservation.max_tokens
+                timeout = env.seconds_left()
+                call = CallSpec(
+                    model=call.model,
+                    messages=call.messages,
+                    output_schema=call.output_schema,
+                    output_name=call.output_name,
+                    max_tokens=max_tokens,
+                    temperature=call.temperature,
+                    timeout=timeout,
+                    function=call.function,
+                    attempt=attempt,
+                    prompt_hash=call.prompt_hash,
+                    contract_hash=call.contract_hash,
+                    attachments=call.attachments,
+                )
+            sent = time.monotonic()
+            try:
+                with anyio.fail_after(timeout) if timeout is not None else nullcontext():
+                    completion = await resolved.provider.complete(call)
+            except TimeoutError as exc:
+                if env is not None and reservation is not None:
+                    env.release(reservation)
+                latency = (time.monotonic() - sent) * 1000
+                outcome.attempts.append(
+                    _attempt(attempt, attempt_hash, "budget", latency_ms=latency, estimated=est.input_tokens, max_tokens=max_tokens, error=exc)
+                )
+                assert env is not None  # a timeout only exists under a deadline
+                env.raise_deadline()
+                raise  # pragma: no cover - raise_deadline always raises
+            except ProviderError as exc:
+                latency = (time.monotonic() - sent) * 1000
+                used: Usage | None = getattr(exc, "usage", None)
+                cost = price.cost(used) if used is not None and price is not None else None
+                if used is not None:
+                    outcome.charge(used, cost)
+                if env is not None:
+                    outcome.events.extend(env.settle(reservation, used or Usage(), cost if used else Decimal(0)))
+                reservation = None
+                outcome.attempts.append(
+                    _attempt(attempt, attempt_hash, "provider_error", usage=used, cost=cost, latency_ms=latency, estimated=est.input_tokens, max_tokens=max_tokens, error=exc)
+                )
+                raise
+            latency = (time.monotonic() - sent) * 1000
+            usage = completion.usage if completion.fault_usage is None else completion.usage + completion.fault_usage
+            call_price = _price_after(label, resolved, price, completion)
+            cost = call_price.cost(usage) if call_price is not None else None
+            outcome.charge(usage, cost)
+            outcome.response_model = completion.model
+            if env is not None:
+                outcome.events.extend(env.settle(reservation, usage, cost))
+                reservation = None
+
+            def note(kind: AttemptOutcome, found: tuple[str, ...] = (), err: BaseException | None = None) -> None:
+                outcome.attempts.append(  # noqa: B023 - used immediately, inside the iteration
+                    _attempt(
+                        attempt,  # noqa: B023
+                        attempt_hash,  # noqa: B023
+                        kind,
+                        completion=completion,  # noqa: B023
+                        usage=usage,  # noqa: B023
+                        cost=cost,  # noqa: B023
+                        latency_ms=latency,  # noqa: B023
+                        estimated=est.input_tokens,  # noqa: B023
+                        max_tokens=max_tokens,  # noqa: B023
+                        violations=found,
+                        error=err,
+                    )
+                )
+
+            if completion.finish_reason == "refusal":
+                refused = RefusalError(
+                    f"{spec.qualname}: the model refused: {completion.refusal or completion.text!r}; "
+                    "rephrase the intent or inputs, or handle RefusalError",
+                    refusal=completion.refusal or completion.text,
+                    provider=provider_name,
+                    model=resolved.model,
+                )
+                note("refusal", err=refused)
+                raise refused
+            if completion.finish_reason == "content_filter":
+                filtered = ContentFilterError(
+                    f"{spec.qualname}: the provider's content filter withheld the output; "
+                    "change the inputs or handle ContentFilterError",
+                    provider=provider_name,
+                    model=resolved.model,
+                )
+                note("content_filter", err=filtered)
+                raise filtered
+            last_text = completion.text
+            try:
+                value = spec.output.parse(completion.text)
+            except OutputError as exc:
+                found = tuple(exc.violations)
+                if completion.finish_reason == "length":
+                    found = (
+                        f"the output was cut off at the output limit (max_tokens={max_tokens}) before it was "
+                        "complete; give a shorter answer",
+                        *found,
+                    )
+                note("truncated" if completion.finish_reason == "length" else "parse_error", found)
+                violations = found
+                last_parse_failed = True
+            else:
+                found = tuple(v for check in spec.ensures if (v := run_ensure(check, value, bound)) is not None)
+                if not found:
+                    note("ok")
+                    outcome.output = value
+                    status = "ok"
+                    return value
+                note("violation", found)
+                violations = found
+                last_parse_failed = False
+            if attempt < spec.retries:
+                messages, attempt_hash = retry_messages(prompt, completion.text, violations)
+        attempts = len(outcome.attempts)
+        listed = "; ".join(violations)
+        if last_parse_failed:
+            raise ParseFailure(
+                f"{spec.qualname}: the output did not match {spec.output.name} after {attempts} attempt(s): "
+                f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
+                function=spec.qualname,
+                raw_output=last_text,
+                violations=violations,
+                retry_history=outcome.attempts,
+            )
+        raise PostconditionFailed(
+            f"{spec.qualname}: ensure failed after {attempts} attempt(s): {listed}. "
+            "Inspect .retry_history, raise retries=, or revisit the ensure",
+            function=spec.qualname,
+            violations=violations,
+            retry_history=outcome.attempts,
+        )
+    except BaseException as exc:
+        error = exc
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            status = "cancelled"
+            outcome.attempts.append(_attempt(len(outcome.attempts), prompt.hash if prompt else "", "cancelled"))
+        raise
+    finally:
+        if env is not None and reservation is not None:
+            env.release(reservation)
+        if status == "cancelled" and isinstance(error, StratumError):  # pragma: no cover - defensive
+            status = "failed"
+        record_call(
+            record_id=record_id,
+            function=spec.qualname,
+            model=label,
+            provider=provider_name,
+            bound=bound,
+            opaque=spec.opaque_params,
+            outcome=outcome,
+            status=status,
+            error=None if status == "ok" else error,
+            prompt_hash=prompt.hash if prompt else "",
+            contract_hash=spec.output.hash,
+            started_at=started_at,
+            started=started,
+            meta=meta,
+        )

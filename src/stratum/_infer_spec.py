@@ -1,0 +1,187 @@
+"""What `@infer` computes once, at decoration time."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+import textwrap
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from stratum._budget import Budget
+from stratum._compiler import prompt_hash
+from stratum._contracts import OutputSpec, is_opaque, output_spec
+from stratum._ensure import Check, compile_checks
+from stratum.exceptions import StratumCompileError
+
+__all__ = ("CacheScope", "InferSpec", "build_spec")
+
+CacheScope = Literal["none", "session", "global"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InferSpec:
+    """The compiled declaration of one `@infer` function."""
+
+    fn: Callable[..., Any]
+    qualname: str
+    signature: inspect.Signature
+    params: tuple[str, ...]
+    opaque_params: frozenset[str]
+    intent: str
+    context: tuple[str, ...]
+    system: str
+    template_hash: str
+    output: OutputSpec
+    ensures: tuple[Check, ...]
+    givens: tuple[Check, ...]
+    model: Any
+    temperature: float | None
+    max_tokens: int | None
+    budget: Budget | None
+    retries: int
+    cache: CacheScope
+    stable: bool
+    quorum: int | None
+    agree_on: str | None
+    threshold: int | None
+
+    def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Bind call arguments with defaults applied; raise TypeError like a normal call."""
+        bound = self.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+
+def _check_body(fn: Callable[..., Any], where: str) -> None:
+    """The body of an @infer function never runs: allow only `...`, `pass` and a docstring."""
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(source)
+    except (OSError, TypeError, SyntaxError):
+        return
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef):
+        return
+    for stmt in node.body:
+        if isinstance(stmt, ast.Pass):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            if stmt.value.value is Ellipsis or isinstance(stmt.value.value, str):
+                continue
+        raise StratumCompileError(
+            f"{where}: an @infer function's body is never run; write `...` as its body "
+            "(the intent and the return contract say what the model does)"
+        )
+
+
+def build_spec(
+    fn: Callable[..., Any],
+    *,
+    intent: str,
+    context: str | Sequence[str],
+    ensure: Callable[..., Any] | Sequence[Callable[..., Any]] | None,
+    given: Callable[..., Any] | Sequence[Callable[..., Any]] | None,
+    model: Any,
+    temperature: float | None,
+    max_tokens: int | None,
+    budget: Budget | None,
+    retries: int,
+    cache: str,
+    stable: bool,
+    quorum: int | None,
+    agree_on: str | None,
+    threshold: int | None,
+) -> InferSpec:
+    """Validate an `@infer` declaration and precompute everything a call needs.
+
+    Raises:
+        StratumCompileError: for every misconfiguration that can be seen before a call.
+    """
+    where = f"@infer {getattr(fn, '__qualname__', fn)!r}"
+    if not callable(fn):
+        raise StratumCompileError(f"{where}: @infer decorates functions")
+    if inspect.iscoroutinefunction(fn):
+        raise StratumCompileError(
+            f"{where}: declare @infer functions with plain `def`; calling one already returns an awaitable"
+        )
+    if not isinstance(intent, str) or not intent.strip():  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise StratumCompileError(f"{where}: intent must be a non-empty string saying what the call does")
+    if not isinstance(retries, int) or retries < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise StratumCompileError(f"{where}: retries must be an int >= 0 (retries=N allows N+1 attempts)")
+    if max_tokens is not None and max_tokens < 1:
+        raise StratumCompileError(f"{where}: max_tokens must be a positive int or None")
+    if cache not in ("none", "session", "global"):
+        raise StratumCompileError(f"{where}: cache must be 'none', 'session' or 'global', got {cache!r}")
+    if budget is not None and not isinstance(budget, Budget):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise StratumCompileError(f"{where}: budget must be a stratum.Budget, got {type(budget).__name__}")
+    if quorum is not None or threshold is not None:
+        if quorum is None:
+            raise StratumCompileError(f"{where}: threshold= needs quorum=N")
+        if quorum < 2:
+            raise StratumCompileError(f"{where}: quorum must be at least 2, got {quorum}")
+        if agree_on is None or threshold is None:
+            raise StratumCompileError(f"{where}: quorum=N needs both agree_on='field' and threshold=k")
+        if not 1 <= threshold <= quorum:
+            raise StratumCompileError(f"{where}: threshold must be between 1 and quorum ({quorum}), got {threshold}")
+    _check_body(fn, where)
+    signature = inspect.signature(fn)
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except NameError as exc:
+        raise StratumCompileError(f"{where}: cannot resolve an annotation: {exc}") from None
+    params = tuple(signature.parameters)
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise StratumCompileError(f"{where}: *args/**kwargs are not supported; name every input")
+    opaque_params = frozenset(name for name in params if is_opaque(hints.get(name)))
+    output = output_spec(hints.get("return"), where)
+    if agree_on is not None and output.kind == "contract" and agree_on not in output.fields:
+        raise StratumCompileError(
+            f"{where}: agree_on={agree_on!r} is not a field of {output.name} (fields: {', '.join(sorted(output.fields))})"
+        )
+    contexts = (context,) if isinstance(context, str) else tuple(context)
+    for text in (intent, *contexts):
+        for name in re.findall(r"\{(\w+)\}", text):
+            if name in opaque_params:
+                raise StratumCompileError(
+                    f"{where}: opaque parameter {name!r} is interpolated into instruction text; "
+                    "opaque data travels only as the JSON attachment, so remove {" + name + "}"
+                )
+    system = "\n\n".join((intent.strip(), *(c.strip() for c in contexts if c.strip())))
+    ensures = compile_checks(
+        ensure,
+        kind="ensure",
+        where=where,
+        params=params,
+        result_type=output.annotation,
+        result_fields=output.fields,
+    )
+    givens = compile_checks(given, kind="given", where=where, params=params)
+    return InferSpec(
+        fn=fn,
+        qualname=getattr(fn, "__qualname__", repr(fn)),
+        signature=signature.replace(return_annotation=signature.return_annotation),
+        params=params,
+        opaque_params=opaque_params,
+        intent=intent,
+        context=contexts,
+        system=system,
+        template_hash=prompt_hash(f"{system}\n\n{output.hash}"),
+        output=output,
+        ensures=ensures,
+        givens=givens,
+        model=model,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        budget=budget,
+        retries=retries,
+        cache=cache,  # pyright: ignore[reportArgumentType]
+        stable=stable,
+        quorum=quorum,
+        agree_on=agree_on,
+        threshold=threshold,
+    )

@@ -1,0 +1,60 @@
+"""Find the price of a model: configured overrides, the provider's own price, the catalog."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from stratum._config import current_settings
+from stratum._model import Usage, provider_price
+from stratum.pricing._catalog import catalog_price
+from stratum.pricing._price import Price
+
+__all__ = ("cost", "price_of", "resolve_price")
+
+
+def _split(model: str) -> tuple[str, str]:
+    provider, sep, name = model.partition(":")
+    if not sep:
+        return "", model
+    return provider, name
+
+
+def price_of(model: str) -> Price | None:
+    """The price of `"provider:model"`: a `configure(prices=...)` override, else the catalog."""
+    override = current_settings().prices.get(model)
+    if override is not None:
+        return override
+    provider, name = _split(model)
+    return catalog_price(provider, name)
+
+
+def cost(usage: Usage, model: str) -> Decimal | None:
+    """USD cost of `usage` on `"provider:model"`, or None when its price is unknown."""
+    price = price_of(model)
+    return None if price is None else price.cost(usage)
+
+
+def resolve_price(
+    label: str, provider: object, provider_name: str, model_name: str, returned_model: str | None = None
+) -> Price | None:
+    """The price used to meter a call.
+
+    Order: an override for the model string used in `@infer` (`label`), the provider object's
+    own `price`, then the catalog for the model id the provider returned, then the one asked for.
+    """
+    prices = current_settings().prices
+    override = prices.get(label)
+    if override is not None:
+        return override
+    own = provider_price(provider)
+    if own is not None:
+        return own
+    default = prices.get(f"{provider_name}:*")
+    if returned_model:
+        found = catalog_price(provider_name, returned_model)
+        if found is not None:
+            return found
+    found = catalog_price(provider_name, model_name)
+    if found is not None:
+        return found
+    return default

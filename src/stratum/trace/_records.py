@@ -1,0 +1,133 @@
+"""Trace records: one per `@infer`/`@compute` call and one per flow run."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from stratum._budget import BudgetEvent
+
+__all__ = ("AttemptOutcome", "AttemptRecord", "FlowRecord", "Status", "TraceRecord", "to_jsonable")
+
+Status = Literal["ok", "failed", "cancelled"]
+AttemptOutcome = Literal[
+    "ok",
+    "violation",
+    "parse_error",
+    "truncated",
+    "refusal",
+    "content_filter",
+    "provider_error",
+    "budget",
+    "cancelled",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptRecord:
+    """One attempt of one call: what was asked, what came back, what it cost, what was wrong."""
+
+    attempt: int
+    prompt_hash: str
+    outcome: AttemptOutcome
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    estimated_input_tokens: int | None = None
+    max_tokens: int | None = None
+    cost_usd: Decimal | None = None
+    latency_ms: float = 0.0
+    finish_reason: str | None = None
+    raw_output: str | None = None
+    violations: tuple[str, ...] = ()
+    error: str | None = None
+    response_model: str | None = None
+    request_id: str | None = None
+    fault_retries: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TraceRecord:
+    """Everything about one call, successful, failed or cancelled (DESIGN §4)."""
+
+    record_id: str
+    function: str
+    model: str
+    provider: str
+    flow_id: str | None
+    parent_id: str | None
+    inputs: Mapping[str, Any]
+    opaque_inputs: tuple[str, ...]
+    output: Any
+    status: Status
+    error: str | None
+    attempts: int
+    retry_reasons: tuple[str, ...]
+    compiled_prompt_hash: str
+    contract_hash: str
+    input_tokens: int
+    output_tokens: int
+    cached_input_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost_usd: Decimal | None
+    duration_ms: float
+    cache_hit: bool
+    started_at: dt.datetime
+    budget_events: tuple[BudgetEvent, ...]
+    attempt_records: tuple[AttemptRecord, ...]
+    review_id: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict[str, Any])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""
+        return to_jsonable(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowRecord:
+    """One run of a `@flow`."""
+
+    flow_id: str
+    name: str
+    parent_flow_id: str | None
+    status: Status
+    started_at: dt.datetime
+    duration_ms: float
+    limits: Mapping[str, Any]
+    spent_usd: Decimal | None
+    spent_tokens: int
+    record_ids: tuple[str, ...]
+    budget_events: tuple[BudgetEvent, ...]
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return to_jsonable(self)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert records and their contents to JSON-ready values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return repr(value)
