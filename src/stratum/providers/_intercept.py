@@ -1,8 +1,8 @@
 """The HTTP interception seam used by cassettes and the network guard.
 
 Every built-in provider sends each HTTP request (fault retries included) through
-`send_intercepted`, which runs the interceptors of the current context, innermost last,
-around the real send. An interceptor may answer by itself (replay, block) or call `send`
+`send_intercepted`, which runs the interceptors of the current context around the real send:
+the one added last runs first. An interceptor may answer by itself (replay, block) or call `send`
 (record, pass through). Requests are `httpx2.Request` objects, or `httpx.Request` when the user
 injected an httpx 0.x client; both have the same API.
 """
@@ -59,7 +59,8 @@ async def send_intercepted(request: Any, exchange: Exchange, send: Send) -> Any:
 
         return run
 
-    # The outermost scope's interceptor runs first; the innermost sits next to the network.
+    # The innermost scope's interceptor (added last) runs first, and the outermost sits next to
+    # the network: a cassette inside a test answers before the plugin's network guard is asked.
     return await chain(len(interceptors) - 1)(request)
 
 
