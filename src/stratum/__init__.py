@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from stratum import exceptions
+from stratum import exceptions, pricing, providers, trace
 from stratum._budget import Budget, BudgetEvent, Envelope, current_budget
 from stratum._config import configure
 from stratum._contracts import contract, opaque
@@ -91,7 +91,10 @@ __all__ = (
     "flow",
     "infer",
     "opaque",
+    "pricing",
+    "providers",
     "run",
+    "trace",
 )
 
 for _obj in (Budget, BudgetEvent, Envelope, InferFunction, Probabilistic, Usage):

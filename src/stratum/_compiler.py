@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -38,7 +39,8 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        items = typing.cast(Mapping[Any, Any], value).items()
+        return {str(k): _jsonable(v) for k, v in items}
     if isinstance(value, list | tuple | set | frozenset):
         return [_jsonable(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
     return value

@@ -6,7 +6,7 @@ and the same envelope objects; those objects do their own locking.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,7 +34,7 @@ _extra: ContextVar[dict[str, Any] | None] = ContextVar("stratum.extra", default=
 
 
 @contextmanager
-def _bound(var: ContextVar[T], value: T) -> Iterator[T]:
+def _bound(var: ContextVar[T], value: T) -> Generator[T, None, None]:
     token = var.set(value)
     try:
         yield value

@@ -105,6 +105,8 @@ def _check_type(tp: Any, where: str, stack: tuple[type, ...]) -> None:
         for arg in get_args(tp):
             _check_type(arg, where, stack)
         return
+    if tp is list or tp is dict:
+        raise StratumCompileError(f"{where}: bare `{tp.__name__}` has no item type; write list[str] or dict[str, int]")
     if origin is list:
         (item,) = get_args(tp) or (None,)
         if item is None:
@@ -282,15 +284,17 @@ class OutputSpec:
             return text
         payload = _strip_fences(text)
         try:
-            data = json.loads(payload)
+            data: Any = json.loads(payload)
         except json.JSONDecodeError as exc:
             snippet = payload[:80] + ("…" if len(payload) > 80 else "")
             raise OutputError(
                 [f"output is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {snippet!r}"],
                 unparsable=True,
             ) from None
-        if self.kind == "value" and isinstance(data, dict) and set(data) == {"value"}:  # pyright: ignore[reportUnknownArgumentType]
-            data = data["value"]
+        if self.kind == "value" and isinstance(data, dict):
+            wrapped = typing.cast(dict[str, Any], data)
+            if set(wrapped) == {"value"}:
+                data = wrapped["value"]
         try:
             return self.adapter.validate_python(data)
         except ValidationError as exc:

@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 
 __all__ = ("InferFunction", "compute", "flow", "infer", "run")
 
+Check = (
+    Callable[[Any], object]
+    | Callable[[Any, Any], object]
+    | Callable[[Any, Any, Any], object]
+    | Callable[[Any, Any, Any, Any], object]
+)
+"""An `ensure`/`given` callable: its parameters are typed `Any` so lambdas type-check under strict."""
+
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -67,8 +75,8 @@ def infer(
     intent: str,
     *,
     context: str | Sequence[str] = (),
-    ensure: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
-    given: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
+    ensure: Check | Sequence[Check] = (),
+    given: Check | Sequence[Check] = (),
     model: Any = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -87,8 +95,8 @@ def infer(
     intent: str,
     *,
     context: str | Sequence[str] = (),
-    ensure: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
-    given: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
+    ensure: Check | Sequence[Check] = (),
+    given: Check | Sequence[Check] = (),
     model: Any = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -106,8 +114,8 @@ def infer(
     intent: str,
     *,
     context: str | Sequence[str] = (),
-    ensure: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
-    given: Callable[..., Any] | Sequence[Callable[..., Any]] = (),
+    ensure: Check | Sequence[Check] = (),
+    given: Check | Sequence[Check] = (),
     model: Any = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -118,7 +126,7 @@ def infer(
     quorum: int | None = None,
     agree_on: str | None = None,
     threshold: int | None = None,
-) -> Callable[[Callable[P, R]], InferFunction[P, Any]]:
+) -> Callable[[Callable[P, Any]], InferFunction[P, Any]]:
     """Declare an LLM call with a typed result, postconditions, retries and a budget.
 
     The decorated function's body is never run. Calling it returns an awaitable of the
@@ -153,7 +161,7 @@ def infer(
         StratumCompileError: at decoration time, for anything misconfigured.
     """
 
-    def decorate(fn: Callable[P, R]) -> InferFunction[P, Any]:
+    def decorate(fn: Callable[P, Any]) -> InferFunction[P, Any]:
         spec = build_spec(
             fn,
             intent=intent,
@@ -337,11 +345,11 @@ def run(awaitable: Awaitable[T]) -> T:
     Raises:
         RuntimeError: when called inside a running event loop; `await` it there instead.
     """
-    import asyncio
+    import anyio.lowlevel
 
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+        anyio.lowlevel.current_token()
+    except RuntimeError:  # no event loop here: the only place run() may be used
         pass
     else:
         if inspect.iscoroutine(awaitable):

@@ -10,6 +10,7 @@ import ast
 import inspect
 import linecache
 import reprlib
+import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -57,7 +58,7 @@ class Check:
 
 
 def _lambda_source(fn: Callable[..., Any]) -> str | None:
-    code = getattr(fn, "__code__", None)
+    code: types.CodeType | None = getattr(fn, "__code__", None)
     if code is None or code.co_name != "<lambda>":
         return None
     spans = [
@@ -70,7 +71,7 @@ def _lambda_source(fn: Callable[..., Any]) -> str | None:
         return None
     start = min((s[0], s[2]) for s in spans)
     stop = max((s[1], s[3]) for s in spans)
-    lines = linecache.getlines(code.co_filename)
+    lines: list[str] = linecache.getlines(code.co_filename)
     if not lines or stop[0] > len(lines):
         return None
     if start[0] == stop[0]:
@@ -119,6 +120,8 @@ def _probes(source: str, params: Sequence[str]) -> tuple[list[_Probe], list[tupl
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute | ast.Subscript):
             inner.add(id(node.value))
+        if isinstance(node, ast.Call):
+            inner.add(id(node.func))  # a method being called is not a value worth showing
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Call)
@@ -237,6 +240,8 @@ def _actuals(check: Check, values: Mapping[str, Any]) -> str:
         try:
             value = _probe_value(probe, values)
         except Exception:  # noqa: BLE001 - a probe that cannot be read is skipped
+            continue
+        if callable(value):
             continue
         shown.append(f"{probe.text}={_repr.repr(value)}")
     if not shown and check.result_param is not None:

@@ -392,7 +392,7 @@ async def execute(
             try:
                 value = spec.output.parse(completion.text)
             except OutputError as exc:
-                found = tuple(exc.violations)
+                found: tuple[str, ...] = tuple(exc.violations)
                 if completion.finish_reason == "length":
                     found = (
                         f"the output was cut off at the output limit (max_tokens={max_tokens}) before it was "

@@ -6,7 +6,7 @@ Inner scopes win over outer ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -54,7 +54,7 @@ def override(
     default: Any = None,
     per_function: Mapping[object, Any] | None = None,
     stubs: Mapping[object, StubRoute] | None = None,
-) -> Iterator[Routing]:
+) -> Generator[Routing, None, None]:
     """Enter a routing scope layered over the current one."""
     outer = _context.current_routing() or Routing()
     routing = Routing(

@@ -29,10 +29,8 @@ class ResolvedModel:
 
 def builtin_factories() -> Mapping[str, Callable[[], Provider]]:
     """The built-in provider names and how to make each (imported lazily: they pull in httpx2)."""
-    try:
-        from stratum.providers._presets import BUILTIN_FACTORIES
-    except ImportError:  # pragma: no cover - the presets ship with the package
-        return {}
+    from stratum.providers._presets import BUILTIN_FACTORIES
+
     return BUILTIN_FACTORIES
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 
 from stratum import _context
@@ -44,7 +44,7 @@ def clear() -> None:
 
 
 @contextmanager
-def capture(maxlen: int = 100_000) -> Iterator[MemorySink]:
+def capture(maxlen: int = 100_000) -> Generator[MemorySink, None, None]:
     """Collect the records made inside the block in a fresh store (tests, one request…).
 
     Example:

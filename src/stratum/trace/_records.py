@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -117,7 +118,7 @@ class FlowRecord:
 def to_jsonable(value: Any) -> Any:
     """Convert records and their contents to JSON-ready values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}  # pyright: ignore[reportUnknownArgumentType]
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, Decimal):
@@ -125,7 +126,8 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        items = typing.cast(Mapping[Any, Any], value).items()
+        return {str(k): to_jsonable(v) for k, v in items}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
     if value is None or isinstance(value, str | int | float | bool):

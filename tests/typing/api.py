@@ -1,0 +1,89 @@
+"""Type-checked by pyright in CI, never run: the public API keeps signatures and result types."""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Annotated, Any, Literal, assert_type
+
+from pydantic import Field
+
+import stratum
+from stratum import Budget, Envelope, Probabilistic, compute, contract, current_budget, flow, infer, opaque
+from stratum.pricing import Price
+from stratum.testing import Reply, ScriptedModel, stub, use_model
+from stratum.trace import FlowRecord, TraceRecord
+
+
+@contract
+class Sentiment:
+    label: Literal["positive", "negative", "neutral"]
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    reasoning: str
+    notes: opaque[str] = ""
+
+
+@infer("Classify", ensure=lambda r: r.confidence > 0.7, budget=Budget(ms=2000, usd=0.01), retries=2)
+def classify(text: str, strict: bool = False) -> Sentiment: ...
+
+
+@infer("Classify, sampled", stable=False, agree_on="label")
+def classify_sampled(text: str) -> Sentiment: ...
+
+
+@infer("Count", given=lambda text: len(text) > 0, ensure=[lambda r: r >= 0, lambda r, text: r <= len(text)])
+def count(text: str) -> int: ...
+
+
+@compute
+def rule(text: str) -> bool:
+    return "!" in text
+
+
+@compute
+async def classify_by_rule(text: str, strict: bool = False) -> Sentiment:
+    return Sentiment(label="neutral", confidence=1.0, reasoning="rule")
+
+
+@flow
+async def bare(texts: list[str]) -> list[Sentiment]:
+    return [await classify(text=t) for t in texts]
+
+
+@flow(budget=Budget(usd="0.05", tokens=10_000))
+async def budgeted(text: str) -> int:
+    return await count(text)
+
+
+async def usage() -> None:
+    assert_type(await classify(text="x"), Sentiment)
+    assert_type(await classify("x", strict=True), Sentiment)
+    pending = classify(text="x")
+    assert_type(pending, Coroutine[Any, Any, Sentiment])
+    await pending
+    assert_type(await classify_sampled(text="x"), Probabilistic[Sentiment])
+    assert_type((await classify_sampled(text="x")).most_likely(), Sentiment)
+    assert_type(await count(text="x"), int)
+    assert_type(rule("x"), bool)
+    assert_type(await classify_by_rule("x"), Sentiment)
+    assert_type(await bare(["x"]), list[Sentiment])
+    assert_type(await budgeted("x"), int)
+    s = Sentiment(label="positive", confidence=0.9, reasoning="r")
+    assert_type(s.confidence, float)
+    assert_type(s.notes, str)
+    env = current_budget()
+    assert_type(env, Envelope | None)
+    if env is not None:
+        assert_type(env.remaining_usd, Decimal | None)
+        assert_type(env.fraction_used, float)
+    with use_model(ScriptedModel([Reply(s, usage=(10, 5))], price=Price(1, 2))):
+        assert_type(await classify(text="x"), Sentiment)
+    with stub(classify, returns=s) as route:
+        assert_type(route.calls, list[Any])  # pyright: ignore[reportAssertTypeFailure]
+    with stratum.configure(default_model="openai:gpt-4.1-mini"):
+        pass
+    records: list[TraceRecord] = stratum.trace.records()
+    flows: list[FlowRecord] = stratum.trace.flows()
+    del records, flows
+    result: str = stratum.run(count(text="x"))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+    del result
