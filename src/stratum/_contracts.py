@@ -13,6 +13,7 @@ import enum
 import hashlib
 import json
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping
@@ -154,9 +155,21 @@ def _opaque_fields(model: type[BaseModel]) -> frozenset[str]:
     )
 
 
-def _hints(cls: type, *, self_name: str) -> dict[str, Any]:
+def caller_namespace(depth: int) -> dict[str, Any]:
+    """Globals and locals of the frame `depth` levels up, for resolving string annotations."""
+    frame = sys._getframe(depth + 1)  # pyright: ignore[reportPrivateUsage]
+    return {**frame.f_globals, **frame.f_locals}
+
+
+def _hints(cls: type, *, self_name: str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(cls, include_extras=True)
+        try:
+            return typing.get_type_hints(cls, include_extras=True)
+        except NameError:
+            if namespace is None:
+                raise
+            # A class defined inside a function (or exec'd code) may name locals of its caller.
+            return typing.get_type_hints(cls, globalns=namespace, localns=namespace, include_extras=True)
     except NameError as exc:
         missing = getattr(exc, "name", None) or str(exc)
         if missing == self_name:
@@ -170,8 +183,8 @@ def _hints(cls: type, *, self_name: str) -> dict[str, Any]:
         ) from None
 
 
-def _build_model(cls: type) -> type[BaseModel]:
-    hints = _hints(cls, self_name=cls.__name__)
+def _build_model(cls: type, namespace: dict[str, Any] | None) -> type[BaseModel]:
+    hints = _hints(cls, self_name=cls.__name__, namespace=namespace)
     own = cls.__dict__.get("__annotations__", {})
     if not hints or not own and not any(hasattr(b, "__stratum_contract__") for b in cls.__mro__[1:]):
         raise StratumCompileError(
@@ -225,7 +238,7 @@ def contract(cls: type[C]) -> type[C]:
             _check_type(_field_annotation(info), f"{cls.__name__}.{name}", (cls,))
         model: type[BaseModel] = cls
     else:
-        model = _build_model(cls)
+        model = _build_model(cls, caller_namespace(1))
     try:
         schema = model.model_json_schema()
     except Exception as exc:  # pydantic raises several kinds here

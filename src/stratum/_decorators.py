@@ -18,6 +18,7 @@ import anyio
 
 from stratum import _context
 from stratum._budget import Budget, Envelope
+from stratum._contracts import caller_namespace
 from stratum._executor import CallOutcome, check_given, record_call
 from stratum._flows import FlowRun, new_id
 from stratum._infer_spec import InferSpec, build_spec
@@ -178,6 +179,7 @@ def infer(
             quorum=quorum,
             agree_on=agree_on,
             threshold=threshold,
+            namespace=caller_namespace(1),
         )
         return InferFunction(spec)
 

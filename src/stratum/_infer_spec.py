@@ -95,6 +95,7 @@ def build_spec(
     quorum: int | None,
     agree_on: str | None,
     threshold: int | None,
+    namespace: dict[str, Any] | None = None,
 ) -> InferSpec:
     """Validate an `@infer` declaration and precompute everything a call needs.
 
@@ -130,7 +131,12 @@ def build_spec(
     _check_body(fn, where)
     signature = inspect.signature(fn)
     try:
-        hints = typing.get_type_hints(fn, include_extras=True)
+        try:
+            hints = typing.get_type_hints(fn, include_extras=True)
+        except NameError:
+            if namespace is None:
+                raise
+            hints = typing.get_type_hints(fn, globalns=namespace, localns=namespace, include_extras=True)
     except NameError as exc:
         raise StratumCompileError(f"{where}: cannot resolve an annotation: {exc}") from None
     params = tuple(signature.parameters)
