@@ -9,6 +9,7 @@ assumed: the topic goes to the parameter whose annotation accepts it (else the f
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, overload
@@ -44,6 +45,8 @@ def _hints(fn: Any) -> dict[str, Any]:
 
 
 def _accepts(annotation: Any, value: Any) -> bool:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_accepts(arm, value) for arm in typing.get_args(annotation) if arm is not type(None))
     return isinstance(annotation, type) and isinstance(value, annotation)
 
 
