@@ -139,3 +139,29 @@ async def test_quorum_within_a_flow_is_charged_to_the_flow(store: MemorySink) ->
         await run()
     assert seen["reserved"] == 0
     assert seen["spent"] == spent(store.records()) > 0
+
+
+async def test_a_cancelled_quorum_cancels_its_members_and_releases_everything(store: MemorySink) -> None:
+    from stratum import race
+
+    @infer("Quick take", max_tokens=200)
+    def quick(claim: str) -> Verdict: ...
+
+    seen: dict[str, Decimal] = {}
+
+    @flow(budget=Budget(usd="5"))
+    async def run() -> Verdict:
+        try:
+            return await race(judge(claim="x"), quick(claim="x"))
+        finally:
+            env = current_budget()
+            assert env is not None
+            seen.update(reserved=env.reserved_usd, spent=env.spent_usd)
+
+    slow = ScriptedModel([Reply(verdict("approve"), latency_ms=60_000)] * 3, price=PRICE)
+    fast = ScriptedModel([verdict("reject")], price=PRICE)
+    with use_model({judge: slow, quick: fast}):
+        assert (await run()).label == "reject"
+    quorum = [r for r in store.records() if r.meta.get("kind") == "quorum"]
+    assert sorted(r.status for r in quorum) == ["cancelled"] * 4  # parent + 3 members
+    assert seen["reserved"] == 0 and seen["spent"] == spent(store.records())
