@@ -11,11 +11,23 @@ from importlib.metadata import PackageNotFoundError, version
 
 from stratum import exceptions, pricing, providers, trace
 from stratum._budget import Budget, BudgetEvent, Envelope, current_budget
+from stratum._cache import cache_store
 from stratum._config import configure
 from stratum._contracts import contract, opaque
+from stratum._debate import debate
 from stratum._decorators import InferFunction, compute, flow, infer, run
+from stratum._hitl import (
+    ConsoleReviewSink,
+    HumanDecision,
+    HumanReviewContext,
+    PendingReview,
+    ReviewSink,
+    await_human,
+)
 from stratum._model import Usage
+from stratum._parallel import Failure, Success, parallel, race
 from stratum._probabilistic import Probabilistic
+from stratum._refine import refine
 from stratum.exceptions import (
     AuthenticationError,
     BudgetExceeded,
@@ -57,15 +69,20 @@ __all__ = (
     "CassetteMissError",
     "ConfigurationError",
     "ConsensusFailure",
+    "ConsoleReviewSink",
     "ContentFilterError",
     "ConvergenceFailure",
     "Envelope",
+    "Failure",
     "FlowRecord",
     "HITLTimeoutError",
+    "HumanDecision",
+    "HumanReviewContext",
     "InferFunction",
     "NetworkBlockedError",
     "ParallelValidationFailed",
     "ParseFailure",
+    "PendingReview",
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
@@ -74,28 +91,46 @@ __all__ = (
     "ProviderTimeout",
     "RateLimitError",
     "RefusalError",
+    "ReviewSink",
     "ScriptExhaustedError",
     "StabilityAssertionError",
     "StaleCassetteError",
     "StratumCompileError",
     "StratumError",
+    "Success",
     "TraceRecord",
     "UnknownPriceError",
     "Usage",
     "__version__",
+    "await_human",
+    "cache_store",
     "compute",
     "configure",
     "contract",
     "current_budget",
+    "debate",
     "exceptions",
     "flow",
     "infer",
     "opaque",
+    "parallel",
     "pricing",
     "providers",
+    "race",
+    "refine",
     "run",
     "trace",
 )
 
 for _obj in (Budget, BudgetEvent, Envelope, InferFunction, Probabilistic, Usage):
+    _obj.__module__ = __name__
+for _obj in (
+    ConsoleReviewSink,
+    Failure,
+    HumanDecision,
+    HumanReviewContext,
+    PendingReview,
+    ReviewSink,
+    Success,
+):
     _obj.__module__ = __name__

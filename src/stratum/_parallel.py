@@ -1,0 +1,252 @@
+"""`parallel` and `race`: run awaitables concurrently in one anyio task group.
+
+Branches inherit the caller's context, so every `@infer` inside draws from the same flow
+envelope. A branch that is cancelled (because the group already has its answer, or failed)
+releases its budget reservation and leaves a `cancelled` trace record (the executor does both).
+Failures are re-raised as themselves, never wrapped in an `ExceptionGroup`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import anyio
+
+from stratum._group import group
+from stratum.exceptions import ParallelValidationFailed
+
+__all__ = ("Failure", "Outcome", "Success", "parallel", "race")
+
+T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+
+Require = Literal["all", "any"] | int
+
+
+@dataclass(frozen=True, slots=True)
+class Success(Generic[T]):
+    """A branch of `parallel(require=0)` that returned `value`."""
+
+    value: T
+
+    @property
+    def ok(self) -> Literal[True]:
+        """Always True (lets `Success | Failure` be told apart without isinstance)."""
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A branch of `parallel(require=0)` that raised `error`."""
+
+    error: BaseException
+
+    @property
+    def ok(self) -> Literal[False]:
+        """Always False."""
+        return False
+
+
+Outcome = Success[T] | Failure
+"""What `parallel(require=0)` returns per branch, in input order."""
+
+
+def _close_unstarted(aws: Sequence[Awaitable[Any]]) -> None:
+    # A coroutine whose task was cancelled before its first step was never awaited; close it so
+    # Python does not warn "coroutine ... was never awaited" at garbage collection.
+    for aw in aws:
+        if inspect.iscoroutine(aw) and inspect.getcoroutinestate(aw) == inspect.CORO_CREATED:
+            aw.close()
+
+
+def _needed(require: Require, n: int) -> int:
+    if require == "all":
+        return n
+    if require == "any":
+        return 1
+    if isinstance(require, bool) or not isinstance(require, int):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"parallel(require={require!r}): use 'all', 'any', an int N >= 0, or 0 to collect every outcome")
+    if require < 0 or require > n:
+        raise ValueError(
+            f"parallel(require={require}) with {n} awaitable(s): N must be between 0 and the number of awaitables"
+        )
+    return require
+
+
+async def _check(validate: Callable[[Any], Any] | None, results: Any) -> None:
+    if validate is None:
+        return
+    verdict = validate(results)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    if not verdict:
+        raise ParallelValidationFailed(
+            f"parallel(validate=...) rejected the results: {results!r}; inspect .results, fix the branches, "
+            "or relax the validator",
+            results=results,
+        )
+
+
+async def _run(aws: Sequence[Awaitable[Any]], require: Require, validate: Callable[[Any], Any] | None, kind: str) -> Any:
+    n = len(aws)
+    try:
+        need = _needed(require, n)
+        if n == 0 and kind == "race":
+            raise ValueError("race() needs at least one awaitable")
+        if n == 0 and require == "any":
+            raise ValueError("parallel(require='any') needs at least one awaitable")
+    except ValueError:
+        _close_unstarted(aws)
+        raise
+    collect_all = require == 0
+    outcomes: list[Success[Any] | Failure | None] = [None] * n
+    successes: list[Any] = []
+    errors: list[Exception] = []
+    with group(f"stratum.{kind}", meta={"kind": kind, "require": require, "branches": n}) as parent:
+        try:
+            async with anyio.create_task_group() as tg:
+
+                async def branch(index: int, aw: Awaitable[Any]) -> None:
+                    try:
+                        value = await aw
+                    except Exception as exc:  # noqa: BLE001 - cancellation (BaseException) must pass
+                        outcomes[index] = Failure(exc)
+                        errors.append(exc)
+                        pending = n - len(successes) - len(errors)
+                        if not collect_all and len(successes) + pending < need:
+                            tg.cancel_scope.cancel()
+                        return
+                    outcomes[index] = Success(value)
+                    successes.append(value)
+                    if not collect_all and len(successes) >= need:
+                        tg.cancel_scope.cancel()
+
+                for index, aw in enumerate(aws):
+                    tg.start_soon(branch, index, aw)
+        finally:
+            _close_unstarted(aws)
+        parent.meta["succeeded"] = len(successes)
+        parent.meta["failed"] = len(errors)
+        if collect_all:
+            result: Any = [o for o in outcomes if o is not None]
+        elif len(successes) < need:
+            # "all": the first failure itself; "any"/N: the last one (the one that made N impossible).
+            raise errors[0] if require == "all" else errors[-1]
+        elif require == "all":
+            result = tuple(o.value for o in outcomes if isinstance(o, Success))
+        elif require == "any":
+            result = successes[0]
+        else:
+            result = successes[:need]
+        await _check(validate, result)
+        parent.output = result
+        return result
+
+
+@overload
+async def parallel(
+    a1: Awaitable[T1], /, *, require: Literal["all"] = "all", validate: Callable[[tuple[T1]], Any] | None = None
+) -> tuple[T1]: ...
+@overload
+async def parallel(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    /,
+    *,
+    require: Literal["all"] = "all",
+    validate: Callable[[tuple[T1, T2]], Any] | None = None,
+) -> tuple[T1, T2]: ...
+@overload
+async def parallel(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    /,
+    *,
+    require: Literal["all"] = "all",
+    validate: Callable[[tuple[T1, T2, T3]], Any] | None = None,
+) -> tuple[T1, T2, T3]: ...
+@overload
+async def parallel(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    a4: Awaitable[T4],
+    /,
+    *,
+    require: Literal["all"] = "all",
+    validate: Callable[[tuple[T1, T2, T3, T4]], Any] | None = None,
+) -> tuple[T1, T2, T3, T4]: ...
+@overload
+async def parallel(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    a4: Awaitable[T4],
+    a5: Awaitable[T5],
+    /,
+    *,
+    require: Literal["all"] = "all",
+    validate: Callable[[tuple[T1, T2, T3, T4, T5]], Any] | None = None,
+) -> tuple[T1, T2, T3, T4, T5]: ...
+@overload
+async def parallel(
+    *aws: Awaitable[T], require: Literal["all"] = "all", validate: Callable[[tuple[T, ...]], Any] | None = None
+) -> tuple[T, ...]: ...
+@overload
+async def parallel(*aws: Awaitable[T], require: Literal["any"], validate: Callable[[T], Any] | None = None) -> T: ...
+@overload
+async def parallel(
+    *aws: Awaitable[T], require: Literal[0], validate: Callable[[list[Success[T] | Failure]], Any] | None = None
+) -> list[Success[T] | Failure]: ...
+@overload
+async def parallel(*aws: Awaitable[T], require: int, validate: Callable[[list[T]], Any] | None = None) -> list[T]: ...
+async def parallel(
+    *aws: Awaitable[Any], require: Require = "all", validate: Callable[[Any], Any] | None = None
+) -> Any:
+    """Await several calls concurrently, all drawing from the current budget envelope.
+
+    Example:
+        ```python
+        sentiment, topics = await stratum.parallel(classify(text=t), extract_topics(text=t))
+        fastest = await stratum.parallel(*(summarize(text=t) for t in drafts), require="any")
+        ```
+
+    Args:
+        *aws: the awaitables (usually `@infer` calls), started together in one task group.
+        require: `"all"` (default): every branch must succeed; returns a tuple in input order,
+            and the first failure cancels the rest and is re-raised as itself.
+            `"any"`: the first success wins and the rest are cancelled; if every branch
+            fails, the last error is re-raised. `N` (int): returns a list of the first N
+            successes in completion order as soon as they exist, cancelling the rest; raises
+            the last error once N can no longer be reached. `0`: waits for every branch and
+            returns `Success(value)` / `Failure(error)` per branch, in input order.
+        validate: called with what would be returned (sync or async); a false result raises
+            `ParallelValidationFailed`.
+
+    Raises:
+        ParallelValidationFailed: `validate` rejected the results.
+        ValueError: `require` is not "all", "any" or an int between 0 and the number of awaitables.
+    """
+    return await _run(aws, require, validate, "parallel")
+
+
+async def race(*aws: Awaitable[T]) -> T:
+    """Return the first awaitable to finish without raising; cancel the others.
+
+    If every awaitable raises, the last error is re-raised. Cancelled branches release their
+    budget reservations and leave `cancelled` trace records.
+
+    Example:
+        ```python
+        answer = await stratum.race(fast_model_answer(q=q), careful_model_answer(q=q))
+        ```
+    """
+    return await _run(aws, "any", None, "race")
