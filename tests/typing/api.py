@@ -58,8 +58,7 @@ async def budgeted(text: str) -> int:
 async def usage() -> None:
     assert_type(await classify(text="x"), Sentiment)
     assert_type(await classify("x", strict=True), Sentiment)
-    pending = classify(text="x")
-    assert_type(pending, Coroutine[Any, Any, Sentiment])
+    pending = assert_type(classify(text="x"), Coroutine[Any, Any, Sentiment])
     await pending
     assert_type(await classify_sampled(text="x"), Probabilistic[Sentiment])
     assert_type((await classify_sampled(text="x")).most_likely(), Sentiment)
