@@ -125,7 +125,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+        return {str(k): to_jsonable(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
     if value is None or isinstance(value, str | int | float | bool):
