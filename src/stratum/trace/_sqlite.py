@@ -63,9 +63,9 @@ CREATE TABLE IF NOT EXISTS sink_events (
 """
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, timeout: float = 10.0) -> sqlite3.Connection:
     # isolation_level=None: explicit BEGIN/COMMIT per batch, one transaction per batch.
-    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
@@ -77,16 +77,17 @@ def _ts(value: dt.datetime) -> float:
 
 
 class _SqliteBackend:
-    def __init__(self, path: Path, redaction: Redaction) -> None:
+    def __init__(self, path: Path, redaction: Redaction, timeout: float) -> None:
         self._path = path
         self._redaction = redaction
+        self._timeout = timeout
         self._conn: sqlite3.Connection | None = None
 
     def _db(self) -> sqlite3.Connection:
         # Created on the worker thread: sqlite3 connections belong to the thread that made them.
         if self._conn is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = _connect(self._path)
+            self._conn = _connect(self._path, self._timeout)
         return self._conn
 
     def write(self, items: list[TraceRecord | FlowRecord], /) -> None:
@@ -225,6 +226,8 @@ class SqliteSink(BackgroundSink[TraceRecord | FlowRecord]):
     Args:
         path: the database file (created with its tables if missing).
         redact: `"none"`, `"omit"` or `"hash"` for inputs and outputs, or a `Redaction`.
+        timeout: seconds the writer waits for a database locked by another process before the
+            batch is counted as dropped (the call never waits).
         queue_size: records held in memory before new ones are dropped.
         batch_size: records written per transaction.
     """
@@ -234,6 +237,7 @@ class SqliteSink(BackgroundSink[TraceRecord | FlowRecord]):
         path: str | os.PathLike[str],
         *,
         redact: RedactMode | Redaction = "none",
+        timeout: float = 10.0,
         queue_size: int = DEFAULT_QUEUE,
         batch_size: int = DEFAULT_BATCH,
     ) -> None:
@@ -241,8 +245,8 @@ class SqliteSink(BackgroundSink[TraceRecord | FlowRecord]):
         self.redaction = as_redaction(redact)
         # Create the schema now, on the caller's thread, so queries work before the first write.
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _connect(self.path).close()
-        super().__init__(_SqliteBackend(self.path, self.redaction), name=f"stratum-sqlite:{self.path.name}", queue_size=queue_size, batch_size=batch_size)
+        _connect(self.path, timeout).close()
+        super().__init__(_SqliteBackend(self.path, self.redaction, timeout), name=f"stratum-sqlite:{self.path.name}", queue_size=queue_size, batch_size=batch_size)
 
     def records(
         self,
