@@ -29,16 +29,21 @@ _SECRET = re.compile(
     r"|AIza[0-9A-Za-z_\-]{30,}"
     r"|gsk_[A-Za-z0-9]{20,}"
     r"|xai-[A-Za-z0-9]{20,}"
-    r"|(?i:bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"
-    r"|(?i:(?:api[_-]?key|x-goog-api-key|x-api-key|key)=)[A-Za-z0-9._\-]{8,}"
+    r"|(?P<scheme>(?i:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}"
+    r"|(?P<param>(?i:api[_-]?key|x-goog-api-key|x-api-key|key)=)[A-Za-z0-9._\-]{8,}"
 )
+
+
+def _replace(match: re.Match[str]) -> str:
+    # Keep "Bearer " / "key=" so the message still says what was there.
+    return (match.group("scheme") or match.group("param") or "") + REDACTED
 
 
 def scrub(text: str) -> str:
     """`text` with anything shaped like an API key or bearer token replaced by `[REDACTED]`."""
     if len(text) < 8:
         return text
-    return _SECRET.sub(REDACTED, text)
+    return _SECRET.sub(_replace, text)
 
 
 def scrub_tree(value: Any) -> Any:
