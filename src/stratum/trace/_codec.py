@@ -9,39 +9,103 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from stratum._budget import BudgetEvent
 from stratum.trace._records import AttemptRecord, FlowRecord, TraceRecord, to_jsonable
-from stratum.trace._redact import Redaction, scrub_tree
+from stratum.trace._redact import Redaction, scrub
 
-__all__ = ("FORMAT_VERSION", "decode", "encode", "parse_time")
+__all__ = ("FORMAT_VERSION", "decode", "dumps", "encode", "parse_time")
 
 FORMAT_VERSION = 1
 """Version of the written record shape (bumped on incompatible changes)."""
 
 _KEEP = Redaction()
+_ATTEMPT_FIELDS = tuple(f.name for f in dataclasses.fields(AttemptRecord))
+
+
+def _attempt_dict(a: AttemptRecord) -> dict[str, Any]:
+    data = {name: getattr(a, name) for name in _ATTEMPT_FIELDS}
+    data["cost_usd"] = None if a.cost_usd is None else str(a.cost_usd)
+    data["violations"] = list(a.violations)
+    return data
+
+
+def _event_dict(e: BudgetEvent) -> dict[str, Any]:
+    return {
+        "axis": e.axis,
+        "threshold": e.threshold,
+        "fraction": e.fraction,
+        "spent": str(e.spent) if isinstance(e.spent, Decimal) else e.spent,
+        "limit": str(e.limit) if isinstance(e.limit, Decimal) else e.limit,
+        "flow_id": e.flow_id,
+    }
+
+
+def _call_dict(r: TraceRecord) -> dict[str, Any]:
+    # Field by field rather than the generic `to_jsonable` walk: this runs once per record on
+    # the writer thread, which shares the GIL with the calls being traced.
+    return {
+        "type": "call",
+        "v": FORMAT_VERSION,
+        "record_id": r.record_id,
+        "function": r.function,
+        "model": r.model,
+        "provider": r.provider,
+        "flow_id": r.flow_id,
+        "parent_id": r.parent_id,
+        "inputs": {str(k): to_jsonable(v) for k, v in r.inputs.items()},
+        "opaque_inputs": list(r.opaque_inputs),
+        "output": to_jsonable(r.output),
+        "status": r.status,
+        "error": r.error,
+        "attempts": r.attempts,
+        "retry_reasons": list(r.retry_reasons),
+        "compiled_prompt_hash": r.compiled_prompt_hash,
+        "contract_hash": r.contract_hash,
+        "input_tokens": r.input_tokens,
+        "output_tokens": r.output_tokens,
+        "cached_input_tokens": r.cached_input_tokens,
+        "cache_write_tokens": r.cache_write_tokens,
+        "reasoning_tokens": r.reasoning_tokens,
+        "cost_usd": None if r.cost_usd is None else str(r.cost_usd),
+        "duration_ms": r.duration_ms,
+        "cache_hit": r.cache_hit,
+        "started_at": r.started_at.isoformat(),
+        "budget_events": [_event_dict(e) for e in r.budget_events],
+        "attempt_records": [_attempt_dict(a) for a in r.attempt_records],
+        "review_id": r.review_id,
+        "meta": to_jsonable(r.meta) if r.meta else {},
+    }
 
 
 def encode(record: TraceRecord | FlowRecord, redaction: Redaction = _KEEP) -> dict[str, Any]:
-    """The JSON-ready form of `record`, redacted as asked and scrubbed of anything key-like."""
-    data: dict[str, Any] = to_jsonable(record)
+    """The JSON-ready form of `record`, with inputs/outputs redacted as asked (not yet scrubbed)."""
     if isinstance(record, FlowRecord):
-        data = {"type": "flow", "v": FORMAT_VERSION, **data}
-    else:
-        data = {"type": "call", "v": FORMAT_VERSION, **data}
-        if redaction.inputs != "none":
-            inputs: dict[str, Any] = data["inputs"]
-            data["inputs"] = {} if redaction.inputs == "omit" else {k: redaction.apply("hash", v) for k, v in inputs.items()}
-            data["inputs_redacted"] = redaction.inputs
-        if redaction.outputs != "none":
-            data["output"] = redaction.apply(redaction.outputs, data["output"])
-            for attempt in data["attempt_records"]:
-                attempt["raw_output"] = redaction.apply(redaction.outputs, attempt["raw_output"])
-            data["output_redacted"] = redaction.outputs
-    return scrub_tree(data)
+        return {"type": "flow", "v": FORMAT_VERSION, **to_jsonable(record)}
+    data = _call_dict(record)
+    if redaction.inputs != "none":
+        inputs: dict[str, Any] = data["inputs"]
+        data["inputs"] = {} if redaction.inputs == "omit" else {k: redaction.apply("hash", v) for k, v in inputs.items()}
+        data["inputs_redacted"] = redaction.inputs
+    if redaction.outputs != "none":
+        data["output"] = redaction.apply(redaction.outputs, data["output"])
+        for attempt in data["attempt_records"]:
+            attempt["raw_output"] = redaction.apply(redaction.outputs, attempt["raw_output"])
+        data["output_redacted"] = redaction.outputs
+    return data
+
+
+def dumps(record: TraceRecord | FlowRecord, redaction: Redaction = _KEEP) -> str:
+    """`record` as one line of compact JSON, redacted, with anything key-like scrubbed.
+
+    Scrubbing the serialized text in one pass is safe: the key patterns never match a quote
+    or a backslash, so a replacement stays inside its JSON string.
+    """
+    return scrub(json.dumps(encode(record, redaction), ensure_ascii=False, separators=(",", ":"), default=str))
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from stratum.exceptions import ConfigurationError
-from stratum.trace._codec import FORMAT_VERSION, encode
+from stratum.trace._codec import FORMAT_VERSION, dumps
 from stratum.trace._records import FlowRecord, TraceRecord
 from stratum.trace._redact import Redaction, RedactMode, as_redaction, scrub
 from stratum.trace._worker import DEFAULT_BATCH, DEFAULT_QUEUE, BackgroundSink
@@ -80,7 +80,7 @@ class _JsonlBackend:
         out.flush()
 
     def write(self, items: list[TraceRecord | FlowRecord], /) -> None:
-        self._write_lines([_line(encode(r, self._redaction)) for r in items])
+        self._write_lines([(dumps(r, self._redaction) + "\n").encode() for r in items])
 
     def note_dropped(self, count: int, reason: str | None, /) -> None:
         note = {

@@ -110,7 +110,7 @@ def _value(value: Any) -> dict[str, Any] | None:
     if isinstance(value, Decimal):
         return {"doubleValue": float(value)}
     if isinstance(value, str):
-        return {"stringValue": scrub(value)}
+        return {"stringValue": value}
     if isinstance(value, list | tuple):
         items = [v for v in (_value(x) for x in value) if v is not None]  # pyright: ignore[reportUnknownVariableType]
         return {"arrayValue": {"values": items}}
@@ -369,9 +369,13 @@ class _OtlpBackend:
         return self._client
 
     def write(self, items: list[SpanItem], /) -> None:
-        body = json.dumps(
-            build_request(items, redaction=self._redaction, service_name=self._service_name, resource=self._resource),
-            separators=(",", ":"),
+        # One scrubbing pass over the whole payload (see `_codec.dumps` for why that is safe).
+        body = scrub(
+            json.dumps(
+                build_request(items, redaction=self._redaction, service_name=self._service_name, resource=self._resource),
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
         ).encode()
         attempt = 0
         while True:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from stratum.exceptions import ConfigurationError
 
-__all__ = ("REDACTED", "RedactMode", "Redaction", "as_redaction", "digest", "scrub", "scrub_tree")
+__all__ = ("REDACTED", "RedactMode", "Redaction", "as_redaction", "digest", "scrub")
 
 RedactMode = Literal["none", "omit", "hash"]
 
@@ -23,38 +23,34 @@ REDACTED = "[REDACTED]"
 
 # Key shapes of the providers Stratum talks to, plus bearer/basic headers and `key=...` query
 # parameters. Over-matching a long random-looking token is acceptable; leaking a key is not.
-_SECRET = re.compile(
-    r"sk-ant-[A-Za-z0-9_\-]{8,}"
-    r"|sk-(?:proj-|svcacct-|or-v1-)?[A-Za-z0-9_\-]{16,}"
-    r"|AIza[0-9A-Za-z_\-]{30,}"
-    r"|gsk_[A-Za-z0-9]{20,}"
-    r"|xai-[A-Za-z0-9]{20,}"
-    r"|(?P<scheme>(?i:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}"
-    r"|(?P<param>(?i:api[_-]?key|x-goog-api-key|x-api-key|key)=)[A-Za-z0-9._\-]{8,}"
+# Each pattern runs only when its lower-cased marker is in the text: one alternation over every
+# shape cost ~100 us per record, which the writer thread would take from the traced calls.
+_KEEP_PREFIX = r"(?P<keep>"
+_SECRETS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
+    (("sk-",), re.compile(r"sk-(?:ant-[A-Za-z0-9_\-]{8,}|(?:proj-|svcacct-|or-v1-)?[A-Za-z0-9_\-]{16,})")),
+    (("aiza",), re.compile(r"AIza[0-9A-Za-z_\-]{30,}")),
+    (("gsk_",), re.compile(r"gsk_[A-Za-z0-9]{20,}")),
+    (("xai-",), re.compile(r"xai-[A-Za-z0-9]{20,}")),
+    (("bearer", "basic"), re.compile(_KEEP_PREFIX + r"(?i:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}")),
+    (("key=",), re.compile(_KEEP_PREFIX + r"(?i:api[_-]?key|x-goog-api-key|x-api-key|key)=)[A-Za-z0-9._\-]{8,}")),
 )
 
 
 def _replace(match: re.Match[str]) -> str:
     # Keep "Bearer " / "key=" so the message still says what was there.
-    return (match.group("scheme") or match.group("param") or "") + REDACTED
+    kept = match.groupdict().get("keep")
+    return (kept or "") + REDACTED
 
 
 def scrub(text: str) -> str:
     """`text` with anything shaped like an API key or bearer token replaced by `[REDACTED]`."""
     if len(text) < 8:
         return text
-    return _SECRET.sub(_replace, text)
-
-
-def scrub_tree(value: Any) -> Any:
-    """Scrub every string (keys included) inside a JSON-ready value."""
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {scrub(str(k)): scrub_tree(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-    if isinstance(value, list):
-        return [scrub_tree(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
-    return value
+    lowered = text.lower()
+    for markers, pattern in _SECRETS:
+        if any(m in lowered for m in markers):
+            text = pattern.sub(_replace, text)
+    return text
 
 
 def digest(value: Any) -> str:

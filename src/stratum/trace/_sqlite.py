@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stratum.trace._codec import decode, encode, parse_time
+from stratum.trace._codec import decode, dumps, parse_time
 from stratum.trace._records import FlowRecord, Status, TraceRecord
 from stratum.trace._redact import Redaction, RedactMode, as_redaction, scrub
 from stratum.trace._worker import DEFAULT_BATCH, DEFAULT_QUEUE, BackgroundSink
@@ -94,12 +94,13 @@ class _SqliteBackend:
         calls: list[tuple[Any, ...]] = []
         flows: list[tuple[Any, ...]] = []
         for r in items:
-            data = encode(r, self._redaction)
-            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+            text = dumps(r, self._redaction)
             if isinstance(r, FlowRecord):
-                flows.append((data["flow_id"], data["name"], r.parent_flow_id, r.status, _ts(r.started_at), r.duration_ms, data["spent_usd"], r.spent_tokens, text))
+                spent = None if r.spent_usd is None else str(r.spent_usd)
+                flows.append((r.flow_id, scrub(r.name), r.parent_flow_id, r.status, _ts(r.started_at), r.duration_ms, spent, r.spent_tokens, text))
             else:
-                calls.append((r.record_id, r.flow_id, r.parent_id, data["function"], data["model"], r.provider, r.status, _ts(r.started_at), r.duration_ms, r.attempts, r.input_tokens, r.output_tokens, data["cost_usd"], text))
+                cost = None if r.cost_usd is None else str(r.cost_usd)
+                calls.append((r.record_id, r.flow_id, r.parent_id, scrub(r.function), scrub(r.model), r.provider, r.status, _ts(r.started_at), r.duration_ms, r.attempts, r.input_tokens, r.output_tokens, cost, text))
         db = self._db()
         db.execute("BEGIN")
         try:
