@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from stratum._flows import FlowRun
     from stratum._routing import Routing
     from stratum.providers._intercept import Interceptor
-    from stratum.trace import MemorySink
+    from stratum.trace import MemorySink, TraceSink
 
 T = TypeVar("T")
 
@@ -29,6 +29,7 @@ _interceptors: ContextVar[tuple[Interceptor, ...] | None] = ContextVar(
     "stratum.interceptors", default=None
 )
 _trace_store: ContextVar[MemorySink | None] = ContextVar("stratum.trace_store", default=None)
+_trace_sinks: ContextVar[tuple[TraceSink, ...]] = ContextVar("stratum.trace_sinks", default=())
 _parent_record: ContextVar[str | None] = ContextVar("stratum.parent_record", default=None)
 _extra: ContextVar[dict[str, Any] | None] = ContextVar("stratum.extra", default=None)
 
@@ -91,6 +92,15 @@ def current_trace_store() -> MemorySink | None:
 
 def storing_traces(store: MemorySink | None) -> AbstractContextManager[MemorySink | None]:
     return _bound(_trace_store, store)
+
+
+def current_trace_sinks() -> tuple[TraceSink, ...]:
+    """Sinks added for this context only (`stratum.trace.sinks(...)`), on top of configured ones."""
+    return _trace_sinks.get()
+
+
+def sending_traces(sinks: tuple[TraceSink, ...]) -> AbstractContextManager[tuple[TraceSink, ...]]:
+    return _bound(_trace_sinks, sinks)
 
 
 def current_parent_record() -> str | None:

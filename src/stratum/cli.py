@@ -11,6 +11,7 @@ __all__ = ("main",)
 
 COMMANDS = (
     "stratum._cli.demo",
+    "stratum._cli.audit",
 )
 """Modules that add subcommands; each exposes `register(subparsers)`."""
 

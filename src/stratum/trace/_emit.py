@@ -1,4 +1,4 @@
-"""Route records to the current store and the configured sinks."""
+"""Route records to the current store, the configured sinks and the sinks of this context."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from contextlib import contextmanager
 from stratum import _context
 from stratum._config import current_settings
 from stratum.trace._records import FlowRecord, TraceRecord
-from stratum.trace._sinks import MemorySink
+from stratum.trace._sinks import MemorySink, TraceSink
 
-__all__ = ("capture", "clear", "emit", "flows", "memory_store", "records")
+__all__ = ("capture", "clear", "emit", "flows", "memory_store", "records", "sinks")
 
 
 def memory_store() -> MemorySink:
@@ -19,13 +19,37 @@ def memory_store() -> MemorySink:
 
 
 def emit(record: TraceRecord | FlowRecord) -> None:
-    """Send `record` to the in-memory store and to every configured sink."""
+    """Send `record` to the in-memory store, every configured sink and every sink of this context.
+
+    A sink that raises is skipped: tracing never breaks a call.
+    """
     memory_store().emit(record)
-    for sink in current_settings().trace_sinks:
+    configured = current_settings().trace_sinks
+    scoped = _context.current_trace_sinks()
+    for sink in (*configured, *scoped) if scoped else configured:
         try:
             sink.emit(record)
         except Exception:  # noqa: BLE001 - a sink never breaks a call
             continue
+
+
+@contextmanager
+def sinks(*extra: TraceSink) -> Generator[tuple[TraceSink, ...]]:
+    """Also send the records made inside the block (a flow run, a request…) to `extra`.
+
+    They add to the in-memory store and to `configure(trace_sinks=...)`; nested blocks add up.
+    The sinks are not closed on exit (they may be shared); close them when you are done.
+
+    Example:
+        ```python
+        with stratum.trace.sinks(JsonlSink("runs/triage.jsonl")):
+            await triage(tickets)
+        ```
+    """
+    current = _context.current_trace_sinks()
+    added = tuple(s for s in extra if s not in current)
+    with _context.sending_traces((*current, *added)) as now:
+        yield now
 
 
 def records() -> list[TraceRecord]:

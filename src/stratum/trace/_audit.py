@@ -1,0 +1,340 @@
+"""The audit of a flow: one row per step (attempts, tokens, cost, duration, retry reasons).
+
+Works the same on live records (`stratum.trace.records()`) and on records loaded back from a
+JSONL file or SQLite store; `stratum audit` and `stratum demo` both print it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from stratum._budget import BudgetEvent
+from stratum.exceptions import ConfigurationError
+from stratum.trace._records import FlowRecord, TraceRecord
+
+__all__ = ("AuditFormat", "audit_report", "render_audit")
+
+AuditFormat = Literal["table", "md", "json"]
+
+OUTSIDE_FLOW = "(outside any flow)"
+"""Name of the pseudo-flow that holds calls made outside every `@flow`."""
+
+MISSING_FLOW = "(flow record missing)"
+"""Name of a pseudo-flow whose calls carry a flow id but whose flow record was not kept."""
+
+
+@dataclass(slots=True)
+class _Group:
+    flow_id: str | None
+    name: str
+    record: FlowRecord | None
+    steps: list[TraceRecord] = field(default_factory=list[TraceRecord])
+
+    @property
+    def started_at(self) -> dt.datetime:
+        if self.record is not None:
+            return self.record.started_at
+        return min((s.started_at for s in self.steps), default=dt.datetime.min.replace(tzinfo=dt.UTC))
+
+    @property
+    def status(self) -> str:
+        if self.record is not None:
+            return self.record.status
+        return "failed" if any(s.status != "ok" for s in self.steps) else "ok"
+
+    def duration_ms(self) -> float:
+        if self.record is not None:
+            return self.record.duration_ms
+        if not self.steps:
+            return 0.0
+        # Wall clock from the first start to the last end: parallel steps are not double counted.
+        start = min(s.started_at for s in self.steps)
+        end = max(s.started_at + dt.timedelta(milliseconds=s.duration_ms) for s in self.steps)
+        return (end - start).total_seconds() * 1000
+
+    def budget_events(self) -> list[BudgetEvent]:
+        seen: list[BudgetEvent] = list(self.record.budget_events) if self.record is not None else []
+        for step in self.steps:
+            seen.extend(e for e in step.budget_events if e not in seen)
+        return seen
+
+
+def _group(flows: Sequence[FlowRecord], records: Sequence[TraceRecord]) -> list[_Group]:
+    groups: dict[str | None, _Group] = {f.flow_id: _Group(f.flow_id, f.name, f) for f in flows}
+    for record in sorted(records, key=lambda r: r.started_at):
+        group = groups.get(record.flow_id)
+        if group is None:
+            name = OUTSIDE_FLOW if record.flow_id is None else MISSING_FLOW
+            group = groups[record.flow_id] = _Group(record.flow_id, name, None)
+        group.steps.append(record)
+    return sorted(groups.values(), key=lambda g: g.started_at)
+
+
+def _select(groups: list[_Group], flow: str | None) -> list[_Group]:
+    if flow is None:
+        return groups
+    exact = [g for g in groups if g.flow_id == flow or g.name == flow]
+    if exact:
+        return exact
+    prefixed = [g for g in groups if g.flow_id is not None and g.flow_id.startswith(flow)]
+    if len(prefixed) == 1:
+        return prefixed
+    known = ", ".join(f"{g.name} ({(g.flow_id or '-')[:8]})" for g in groups[-5:]) or "none"
+    if prefixed:
+        raise ConfigurationError(f"flow id prefix {flow!r} matches {len(prefixed)} flows; give more characters")
+    raise ConfigurationError(f"no flow matches {flow!r}; pass a flow id, a unique id prefix or a flow name (recent: {known})")
+
+
+def _retries(record: TraceRecord) -> int:
+    return max(record.attempts - 1, 0)
+
+
+def _sum_cost(records: Sequence[TraceRecord]) -> Decimal | None:
+    known = [r.cost_usd for r in records if r.cost_usd is not None]
+    return sum(known, Decimal(0)) if known else None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def _step_json(record: TraceRecord) -> dict[str, Any]:
+    return {
+        "function": record.function,
+        "status": record.status,
+        "attempts": record.attempts,
+        "input_tokens": record.input_tokens,
+        "output_tokens": record.output_tokens,
+        "cost_usd": _money(record.cost_usd),
+        "duration_ms": round(record.duration_ms, 3),
+        "retry_reasons": list(record.retry_reasons),
+    }
+
+
+def _totals(group: _Group) -> dict[str, Any]:
+    steps = group.steps
+    return {
+        "attempts": sum(s.attempts for s in steps),
+        "retries": sum(_retries(s) for s in steps),
+        "input_tokens": sum(s.input_tokens for s in steps),
+        "output_tokens": sum(s.output_tokens for s in steps),
+        "cost_usd": _money(_sum_cost(steps)),
+        "duration_ms": round(group.duration_ms(), 3),
+    }
+
+
+def audit_report(
+    flows: Sequence[FlowRecord], records: Sequence[TraceRecord], *, flow: str | None = None
+) -> dict[str, Any]:
+    """The audit as data: `{"flows": [{"flow_id", "name", "steps": [...], "totals": {...}}]}`.
+
+    Money is a decimal string (exact), or None when no price was known.
+    """
+    groups = _select(_group(flows, records), flow)
+    return {
+        "flows": [
+            {"flow_id": g.flow_id, "name": g.name, "steps": [_step_json(s) for s in g.steps], "totals": _totals(g)}
+            for g in groups
+        ]
+    }
+
+
+# --- text rendering --------------------------------------------------------------------------
+
+
+def _usd(value: Decimal | None) -> str:
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.4f}"
+    return "$" + f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def _duration(ms: float) -> str:
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 120_000:
+        return f"{ms / 1000:.2f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+def _amount(axis: str, value: Decimal | int | float) -> str:
+    if axis == "usd":
+        return _usd(Decimal(str(value)))
+    if axis == "ms":
+        return _duration(float(value))
+    return f"{int(value):,} tokens"
+
+
+def _event_text(event: BudgetEvent) -> str:
+    return (
+        f"{event.axis} passed {event.threshold:.0%} of its limit "
+        f"(spent {_amount(event.axis, event.spent)} of {_amount(event.axis, event.limit)})"
+    )
+
+
+def _limits_text(record: FlowRecord | None) -> str:
+    if record is None:
+        return ""
+    parts = [f"{axis} {_amount(axis, value)}" for axis, value in record.limits.items() if value is not None]
+    return f"budget {', '.join(parts)}" if parts else ""
+
+
+def _header(g: _Group) -> list[str]:
+    bits = [g.status]
+    if g.steps or g.record is not None:
+        bits.append(g.started_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    if limits := _limits_text(g.record):
+        bits.append(limits)
+    if g.record is not None and g.record.parent_flow_id:
+        bits.append(f"inside flow {g.record.parent_flow_id[:8]}")
+    return bits
+
+
+def _totals_text(g: _Group) -> str:
+    steps = g.steps
+    retries = sum(_retries(s) for s in steps)
+    tokens_in = sum(s.input_tokens for s in steps)
+    tokens_out = sum(s.output_tokens for s in steps)
+    failed = sum(1 for s in steps if s.status != "ok")
+    outcome = "all passing" if not failed else f"{failed} failed"
+    return (
+        f"{len(steps)} step{'s' * (len(steps) != 1)}, {sum(s.attempts for s in steps)} attempts "
+        f"({retries} retr{'ies' if retries != 1 else 'y'}), {tokens_in + tokens_out:,} tokens "
+        f"(in {tokens_in:,} / out {tokens_out:,}), {_usd(_sum_cost(steps))}, {_duration(g.duration_ms())}, {outcome}"
+    )
+
+
+def _reasons(record: TraceRecord) -> list[tuple[int, str]]:
+    failed = [a for a in record.attempt_records if a.outcome != "ok"]
+    if len(failed) == len(record.retry_reasons):
+        return [(a.attempt + 1, reason) for a, reason in zip(failed, record.retry_reasons, strict=True)]
+    return list(enumerate(record.retry_reasons, 1))
+
+
+def _table(groups: list[_Group], dropped: int) -> str:
+    out: list[str] = []
+    for g in groups:
+        out.append(f"Flow {g.name} ({(g.flow_id or '-')[:8]}): {' · '.join(_header(g))}")
+        rows = [
+            ("#", "function", "status", "attempts", "in tok", "out tok", "cost", "duration"),
+            *(
+                (
+                    str(i),
+                    s.function,
+                    s.status,
+                    str(s.attempts),
+                    f"{s.input_tokens:,}",
+                    f"{s.output_tokens:,}",
+                    _usd(s.cost_usd),
+                    _duration(s.duration_ms),
+                )
+                for i, s in enumerate(g.steps, 1)
+            ),
+        ]
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        left = {1, 2}
+        for index, row in enumerate(rows):
+            cells = [cell.ljust(w) if c in left else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))]
+            out.append("  " + "  ".join(cells).rstrip())
+            if index > 0:
+                step = g.steps[index - 1]
+                pad = " " * (widths[0] + 4)
+                for attempt, reason in _reasons(step):
+                    out.append(f"{pad}attempt {attempt} failed: {reason}")
+                if step.status != "ok" and step.error:
+                    out.append(f"{pad}error: {step.error}")
+        out.append(f"  Total: {_totals_text(g)}")
+        for event in g.budget_events():
+            out.append(f"  Budget: {_event_text(event)}")
+        out.append("")
+    if dropped:
+        out.append(f"Note: the sink dropped {dropped} record(s); this audit may be incomplete.")
+    return "\n".join(out).rstrip() + "\n" if out else "No records.\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown(groups: list[_Group], dropped: int) -> str:
+    out: list[str] = ["# Stratum audit", ""]
+    if not groups:
+        out.append("No records.")
+    for g in groups:
+        out.append(f"## Flow `{g.name}` (`{(g.flow_id or '-')[:8]}`)")
+        out.append("")
+        out.append(" · ".join(_header(g)))
+        out.append("")
+        out.append("| # | function | status | attempts | input tokens | output tokens | cost | duration | retry reasons |")
+        out.append("|---:|---|---|---:|---:|---:|---:|---:|---|")
+        for i, s in enumerate(g.steps, 1):
+            reasons = "<br>".join(f"attempt {a}: {_md_cell(r)}" for a, r in _reasons(s))
+            out.append(
+                f"| {i} | `{_md_cell(s.function)}` | {s.status} | {s.attempts} | {s.input_tokens:,} | "
+                f"{s.output_tokens:,} | {_usd(s.cost_usd)} | {_duration(s.duration_ms)} | {reasons} |"
+            )
+        out.append("")
+        out.append(f"**Total:** {_totals_text(g)}")
+        events = g.budget_events()
+        if events:
+            out.append("")
+            out.append("**Budget events:**")
+            out.append("")
+            out.extend(f"- {_event_text(e)}" for e in events)
+        errors = [(i, s) for i, s in enumerate(g.steps, 1) if s.status != "ok" and s.error]
+        if errors:
+            out.append("")
+            out.append("**Errors:**")
+            out.append("")
+            out.extend(f"- step {i} `{s.function}`: {s.error}" for i, s in errors)
+        out.append("")
+    if dropped:
+        out.append(f"> The sink dropped {dropped} record(s); this audit may be incomplete.")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_audit(
+    flows: Sequence[FlowRecord],
+    records: Sequence[TraceRecord],
+    *,
+    format: AuditFormat = "table",  # noqa: A002 - the CLI flag's name
+    flow: str | None = None,
+    dropped: int = 0,
+) -> str:
+    """Render the per-step audit of each flow: attempts, tokens, cost, duration, retry reasons.
+
+    Calls made outside any flow are grouped in a pseudo-flow named `(outside any flow)`.
+
+    Example:
+        ```python
+        print(stratum.trace.render_audit(stratum.trace.flows(), stratum.trace.records()))
+        ```
+
+    Args:
+        flows: flow records (live, or from `stratum.trace.load`).
+        records: call records (live, or loaded).
+        format: `"table"` for a terminal, `"md"` for a file committed next to the code,
+            `"json"` for tools (`{"flows": [{"flow_id", "name", "steps", "totals"}]}`).
+        flow: only this flow: a flow id, a unique id prefix, or a flow name.
+        dropped: records the sink reported as lost (shown as a warning).
+
+    Raises:
+        ConfigurationError: when `flow` matches nothing, or `format` is unknown.
+    """
+    if format == "json":
+        return json.dumps(audit_report(flows, records, flow=flow), indent=2) + "\n"
+    groups = _select(_group(flows, records), flow)
+    if format == "table":
+        return _table(groups, dropped)
+    if format == "md":
+        return _markdown(groups, dropped)
+    raise ConfigurationError(f"unknown audit format {format!r}; use 'table', 'md' or 'json'")  # pyright: ignore[reportUnreachable]
