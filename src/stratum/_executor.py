@@ -329,7 +329,9 @@ async def execute(
                 assert env is not None  # a timeout only exists under a deadline
                 env.raise_deadline()
                 raise  # pragma: no cover - raise_deadline always raises
-            except ProviderError as exc:
+            except (ProviderError, BudgetExceeded) as exc:
+                # BudgetExceeded here is the provider layer refusing to wait past the deadline
+                # (a retry-after too long); usage its failed responses reported is still metered.
                 latency = (time.monotonic() - sent) * 1000
                 used: Usage | None = getattr(exc, "usage", None)
                 cost = price.cost(used) if used is not None and price is not None else None
@@ -339,7 +341,17 @@ async def execute(
                     outcome.events.extend(env.settle(reservation, used or Usage(), cost if used else Decimal(0)))
                 reservation = None
                 outcome.attempts.append(
-                    _attempt(attempt, attempt_hash, "provider_error", usage=used, cost=cost, latency_ms=latency, estimated=est.input_tokens, max_tokens=max_tokens, error=exc)
+                    _attempt(
+                        attempt,
+                        attempt_hash,
+                        "budget" if isinstance(exc, BudgetExceeded) else "provider_error",
+                        usage=used,
+                        cost=cost,
+                        latency_ms=latency,
+                        estimated=est.input_tokens,
+                        max_tokens=max_tokens,
+                        error=exc,
+                    )
                 )
                 raise
             latency = (time.monotonic() - sent) * 1000
