@@ -11,6 +11,8 @@ __all__ = ("main",)
 
 COMMANDS = (
     "stratum._cli.demo",
+    "stratum._cli.mcp",
+    "stratum._cli.lint",
 )
 """Modules that add subcommands; each exposes `register(subparsers)`."""
 
