@@ -111,6 +111,7 @@ class _Module:
                     self._imported(node.module, None)
                     family = _family(node.module) or _family(f"{node.module}.{alias.name}")
                     if family:
+                        self.families.add(family)
                         self.aliases[local] = family
                     if node.module.split(".")[0] in _HTTP_ROOTS:
                         self.http.add(local)
@@ -153,12 +154,16 @@ class _Visitor:
         chain = _chain(node.func)
         if not chain:
             return None
-        for family in self.mod.families:
+        best: tuple[int, str] | None = None  # the longest matching suffix names the SDK
+        for family in sorted(self.mod.families):
             for suffix in _CALL_SUFFIXES[family]:
                 if len(chain) > len(suffix) and tuple(chain[-len(suffix):]) == suffix:
-                    return f"{family} call {'.'.join(chain)}()"
+                    if best is None or len(suffix) > best[0]:
+                        best = (len(suffix), family)
                 if len(chain) == len(suffix) == 1 and chain[0] == suffix[0] and self.mod.aliases.get(chain[0]) == family:
                     return f"{family} call {chain[0]}()"
+        if best is not None:
+            return f"{best[1]} call {'.'.join(chain)}()"
         if len(chain) >= 2 and chain[-1] in _HTTP_METHODS:
             url = self.url_of(node)
             if url is not None:
@@ -203,9 +208,10 @@ class _Visitor:
                 if self.retry_loop(node, calls):
                     self.add(node, "STR003", "hand-written retry loop around an LLM call; use @infer(retries=N, ensure=...) which retries with only the violations")
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                decorator = self.retry_decorator(node.decorator_list)
-                if decorator and any(id(n) in calls for n in ast.walk(node)):
-                    self.add(node, "STR003", f"@{decorator} retry decorator around an LLM call; use @infer(retries=N) instead")
+                found = self.retry_decorator(node.decorator_list)
+                if found is not None and any(id(n) in calls for n in ast.walk(node)):
+                    dec, name = found
+                    self.add(dec, "STR003", f"@{name} retry decorator around an LLM call; use @infer(retries=N) instead")
 
     def retry_loop(self, loop: ast.For | ast.AsyncFor | ast.While, calls: Mapping[int, tuple[ast.Call, str]]) -> bool:
         for stmt in loop.body:
@@ -215,14 +221,14 @@ class _Visitor:
                         return True
         return False
 
-    def retry_decorator(self, decorators: Sequence[ast.expr]) -> str | None:
+    def retry_decorator(self, decorators: Sequence[ast.expr]) -> tuple[ast.expr, str] | None:
         for dec in decorators:
             target = dec.func if isinstance(dec, ast.Call) else dec
             chain = _chain(target)
             if not chain:
                 continue
             if chain[-1] in _RETRY_DECORATORS and (chain[0] in self.mod.retry_names or chain[0] in _RETRY_MODULES):
-                return ".".join(chain)
+                return dec, ".".join(chain)
         return None
 
     def add(self, node: ast.stmt | ast.expr, code: str, message: str) -> None:
