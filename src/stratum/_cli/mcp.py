@@ -20,7 +20,12 @@ def register(sub: Any) -> None:
         p = actions.add_parser(name, help=helptext)
         p.add_argument("--dir", type=Path, default=Path("."), help="project directory (default: .)")
         p.set_defaults(handler=_install if name == "install" else _uninstall)
-    parser.set_defaults(handler=lambda _args: (parser.print_help(), 2)[1])
+
+    def usage(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(handler=usage)
 
 
 def _serve(args: argparse.Namespace) -> int:

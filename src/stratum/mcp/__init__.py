@@ -11,11 +11,13 @@ with Claude Code.
 from __future__ import annotations
 
 try:
-    import mcp.server.mcpserver as _sdk  # noqa: F401  # the extra's marker: fail here, with the fix
+    from mcp.server.mcpserver import MCPServer as _MCPServer  # the extra's marker: fail here, with the fix
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "stratum.mcp needs the MCP SDK, which is an optional extra: pip install 'stratum[mcp]'"
     ) from exc
+
+del _MCPServer
 
 from stratum.mcp._engine import Engine as Engine
 from stratum.mcp._engine import ToolFailure as ToolFailure

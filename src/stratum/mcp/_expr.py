@@ -381,11 +381,11 @@ class _Evaluator:
     def binop(self, op: ast.operator, left: Any, right: Any) -> Any:
         left, right = _materialize(left), _materialize(right)
         if isinstance(op, ast.Add):
-            if isinstance(left, (str, list)) and type(left) is type(right):
-                seq_l = cast("str | list[Any]", left)
-                seq_r = cast("str | list[Any]", right)
+            if (isinstance(left, str) and isinstance(right, str)) or (isinstance(left, list) and isinstance(right, list)):
+                seq_l = cast(Any, left)  # both strings or both lists, checked above
+                seq_r = cast(Any, right)
                 self.size(len(seq_l) + len(seq_r))
-                return seq_l + seq_r  # type: ignore[operator]
+                return seq_l + seq_r
             return self.numeric(op, left, right)
         if isinstance(op, ast.Mult):
             for seq, count in ((left, right), (right, left)):
@@ -473,13 +473,15 @@ class _Evaluator:
         )
         if not ordered:
             raise self.fail(f"cannot order {_kind(left)} and {_kind(right)}")
+        a: Any = left  # both numbers or both strings, checked above
+        b: Any = right
         if isinstance(op, ast.Lt):
-            return left < right
+            return bool(a < b)
         if isinstance(op, ast.LtE):
-            return left <= right
+            return bool(a <= b)
         if isinstance(op, ast.Gt):
-            return left > right
-        return left >= right
+            return bool(a > b)
+        return bool(a >= b)
 
     def call(self, node: ast.Call) -> Any:
         func = node.func

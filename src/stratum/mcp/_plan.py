@@ -180,7 +180,7 @@ def _schema_ok(schema: object, path: str, errors: _Errors) -> bool:
         errors.add(path, "invalid_schema", f"expected a JSON Schema object, got {_kind(schema)}")
         return False
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(cast("Mapping[str, Any] | bool", schema))
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path)
         errors.add(path, "invalid_schema", f"invalid JSON Schema{f' at {where}' if where else ''}: {_short(exc.message)}")
@@ -384,9 +384,10 @@ def _budget_text(text: str, path: str, errors: _Errors) -> dict[str, Any] | None
 
 def schema_violations(schema: Mapping[str, Any], result: Any, *, limit: int = 10) -> list[str]:
     """Every JSON Schema rule `result` breaks, as `schema: <where>: <what> (rule: <keyword>)`."""
-    validator = Draft202012Validator(schema)
+    validator: Any = Draft202012Validator(schema)
     out: list[str] = []
-    for error in sorted(validator.iter_errors(result), key=lambda e: [str(p) for p in e.absolute_path]):
+    errors: list[Any] = list(validator.iter_errors(result))
+    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
         where = "result" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         out.append(f"schema: {where}: {_short(error.message)} (rule: {error.validator})")
         if len(out) >= limit:

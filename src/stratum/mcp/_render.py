@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from stratum.mcp._plan import AXES, Plan
 
@@ -60,7 +60,7 @@ def render_handoff(
             lines.append(f"  result of {d['id']}: {_compact(d['result'], 600)}")
     lines.append("Remaining:" if remaining else "Remaining: nothing")
     for r in remaining:
-        blocked = r.get("blocked_by") or []
+        blocked = cast(list[str], r.get("blocked_by") or [])
         where = f"after {', '.join(blocked)}" if blocked else ("failed" if r.get("status") == "failed" else "ready")
         lines.append(f"- {r['id']} {r.get('fn') or ''} [{where}]: {r.get('intent', '')}".replace("  ", " "))
         if "output" in r:
@@ -104,7 +104,7 @@ def render_audit(steps: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], 
 
 
 def _num(value: Any) -> str:
-    if isinstance(value, float) and value != int(value):
+    if isinstance(value, float) and not value.is_integer():
         return f"{value:,.2f}"
     return f"{int(value):,}"
 

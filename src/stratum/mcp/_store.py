@@ -9,7 +9,7 @@ the commit atomic). Nothing is ever deleted: completed, failed and rejected plan
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -95,7 +95,7 @@ def open_store(directory: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+def transaction(conn: sqlite3.Connection) -> Generator[sqlite3.Connection]:
     """One write transaction: the lock is taken first, rolled back on any error."""
     conn.execute("BEGIN IMMEDIATE")
     try:
