@@ -93,7 +93,7 @@ def test_cli_text_json_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixt
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "bad.py").write_text("import openai\nopenai.chat.completions.create(model='m')\n")
     (tmp_path / "pkg" / "good.py").write_text("x = 1\n")
-    (tmp_path / "pkg" / "broken.py").write_text("def (:\n")
+    (tmp_path / "pkg" / "broken.py").write_text("import openai\ndef (:\n")
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv" / "dep.py").write_text("import openai\nopenai.chat.completions.create(model='m')\n")
     assert main(["lint", str(tmp_path)]) == 1

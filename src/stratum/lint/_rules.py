@@ -53,6 +53,10 @@ _HTTP_ROOTS = frozenset({"requests", "httpx", "httpx2", "aiohttp"})
 _HTTP_METHODS = frozenset({"post", "request", "stream"})
 _RETRY_DECORATORS = frozenset({"retry", "on_exception", "on_predicate", "retry_if_exception_type"})
 _RETRY_MODULES = frozenset({"tenacity", "backoff", "stamina", "retrying"})
+_RELEVANT = re.compile(
+    r"\b(?:openai|anthropic|genai|generativeai|litellm|vertexai|requests|httpx2?|aiohttp)\b|"
+    + "|".join(re.escape(h) for h in _PROVIDER_HOSTS)
+)
 _IGNORE = re.compile(r"#\s*stratum:\s*ignore(?:\[(?P<codes>[A-Z0-9,\s]+)\])?")
 
 
@@ -241,6 +245,8 @@ def check_source(source: str, path: str = "<string>") -> list[Finding]:
     Raises:
         SyntaxError: the source does not parse.
     """
+    if _RELEVANT.search(source) is None:
+        return []  # names no SDK, HTTP client or provider host: skip the parse (most files)
     tree = ast.parse(source, filename=path)
     module = _Module(tree)
     if not module.families and not module.http and "://" not in source:
