@@ -12,6 +12,8 @@ __all__ = ("main",)
 COMMANDS = (
     "stratum._cli.demo",
     "stratum._cli.audit",
+    "stratum._cli.mcp",
+    "stratum._cli.lint",
 )
 """Modules that add subcommands; each exposes `register(subparsers)`."""
 
