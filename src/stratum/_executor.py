@@ -288,7 +288,7 @@ async def execute(
                 contract_hash=spec.output.hash,
                 attachments=prompt.attachments,
             )
-            est = estimate(call)
+            est = estimate(call, provider_name)
             timeout: float | None = None
             max_tokens = spec.max_tokens
             if env is not None:
