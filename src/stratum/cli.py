@@ -11,6 +11,7 @@ __all__ = ("main",)
 
 COMMANDS = (
     "stratum._cli.demo",
+    "stratum._cli.pricing",
 )
 """Modules that add subcommands; each exposes `register(subparsers)`."""
 
