@@ -133,3 +133,26 @@ def test_snapshot_info_names_the_bundled_data() -> None:
     assert info.package == "genai-prices" and info.version == genai_prices.__version__
     assert info.newest_in_effect is not None and info.newest_in_effect <= dt.date(2026, 11, 24)
     assert info.newest_scheduled is not None and info.newest_scheduled >= info.newest_in_effect
+
+
+FIXED_USAGES = (
+    Usage(1_000, 500),
+    Usage(250_000, 2_000, cached_input_tokens=30_000, cache_write_tokens=10_000, reasoning_tokens=500),
+    Usage(1_200_000, 40_000, cached_input_tokens=100_000, reasoning_tokens=39_000),
+)
+
+
+def test_every_non_flat_row_costs_exactly_what_genai_prices_says() -> None:
+    """Rows with tiers, request fees or reasoning rates, priced by our own tier arithmetic, agree
+    with genai-prices to the last digit, below and above every tier threshold."""
+    now = dt.datetime.now(dt.UTC)
+    checked = 0
+    for row in ROWS:
+        price = catalog_price(*row)
+        assert isinstance(price, CatalogPrice)
+        if price._exact_flat:
+            continue
+        for usage in FIXED_USAGES:
+            assert price.cost(usage) == genai_cost(price._info, price._provider, usage, now), row
+            checked += 1
+    assert checked > 100

@@ -14,7 +14,7 @@ from stratum._model import CallSpec, Message
 from stratum.exceptions import ConfigurationError
 from stratum.pricing import estimate
 from stratum.pricing._encodings import SHIPPED_ENCODINGS, encoding, encoding_name_for, load_verified_ranks
-from stratum.pricing._estimate import INPUT_SAFETY_MARGIN, MESSAGE_OVERHEAD_TOKENS
+from stratum.pricing._estimate import INPUT_SAFETY_MARGIN, MESSAGE_OVERHEAD_TOKENS, SCHEMA_OVERHEAD_TOKENS
 
 
 def published_hashes() -> dict[str, str]:
@@ -98,7 +98,7 @@ def test_other_models_get_the_conservative_bytes_over_three_estimate() -> None:
     est = estimate(call, "anthropic")
     schema = '{"type":"object","properties":{"label":{"type":"string"}}}'
     expected = sum(math.ceil(len(m.content.encode()) / 3) + MESSAGE_OVERHEAD_TOKENS for m in call.messages)
-    expected += math.ceil(len(schema.encode()) / 3)
+    expected += math.ceil(len(schema.encode()) / 3) + SCHEMA_OVERHEAD_TOKENS  # hidden structured-output prompt
     assert (est.input_tokens, est.encoding, est.approximate) == (expected, None, True)
     # bytes/3 over-counts compared with a real BPE tokenizer on ordinary text
     assert est.input_tokens > estimate(_call("gpt-4o"), "openai").input_tokens

@@ -99,6 +99,7 @@ class CatalogPrice(Price):
     _input_rates: tuple[_Rate, ...] = field(repr=False, compare=False)
     _output_rates: tuple[_Rate, ...] = field(repr=False, compare=False)
     _exact_flat: bool = field(repr=False, compare=False)
+    _own_rates: dict[str, _Rate] | None = field(repr=False, compare=False)
     _info: ModelInfo = field(repr=False, compare=False)
     _provider: CatalogProvider = field(repr=False, compare=False)
 
@@ -140,6 +141,7 @@ class CatalogPrice(Price):
             and getattr(model_price, "output_reasoning_mtok", None) is None
         )
         setattr_(self, "_exact_flat", flat)
+        setattr_(self, "_own_rates", _own_rates(model_price) if len(ceiling_prices) == 1 else None)
         setattr_(self, "_info", info)
         setattr_(self, "_provider", provider)
 
@@ -158,6 +160,8 @@ class CatalogPrice(Price):
         """Exact USD cost of `usage` as genai-prices computes it for this row, at request time."""
         if self._exact_flat:
             return Price.cost(self, usage)
+        if self._own_rates is not None:
+            return _tiered_cost(self._own_rates, usage) + self.request_fee
         return genai_cost(self._info, self._provider, usage)
 
     def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal:
@@ -173,6 +177,67 @@ class CatalogPrice(Price):
         if out_rate == 0:
             return None if left >= 0 else 0
         return max(int(left / out_rate), 0)
+
+
+# Price keys whose units a Stratum usage reports (the cache-write TTL variants are reported as 0).
+_OWN_KEYS = frozenset(
+    {"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok", "output_reasoning_mtok", "requests_kcount"}
+)
+
+
+def _own_rates(model_price: ModelPrice) -> dict[str, _Rate] | None:
+    """The token rates of a row when `_tiered_cost` reproduces genai-prices exactly, else None.
+
+    That holds when every token-family price key is one our usage reports; rows that price
+    other token kinds (audio, images, per-modality text...) are left to genai-prices.
+    """
+    from genai_prices.units import _get_registry
+
+    registry = _get_registry()
+    rates: dict[str, _Rate] = {}
+    for key, value in vars(model_price).items():
+        if value is None or key.startswith("_"):
+            continue
+        try:
+            unit = registry.unit_for_price_key(key)
+        except KeyError:
+            return None
+        if key in _OWN_KEYS:
+            rate = _rate(value)
+            if rate is not None:
+                rates[key] = rate
+        elif unit.dimensions.get("family") == "tokens" and key not in ("cache_write_5m_mtok", "cache_write_1h_mtok"):
+            return None
+    return rates
+
+
+def _tiered_cost(rates: dict[str, _Rate], usage: Usage) -> Decimal:
+    """genai-prices' arithmetic for our token counts: each priced subset is taken out of its
+    parent, and a tier applies to every token once the total input is above its start."""
+    total_in = usage.input_tokens
+
+    def at(key: str, count: int) -> Decimal:
+        rate = rates.get(key)
+        if rate is None or count == 0:
+            return Decimal(0)
+        price = rate.base
+        for start, tier_price in reversed(rate.tiers):
+            if total_in > start:
+                price = tier_price
+                break
+        return price * count
+
+    read = usage.cached_input_tokens if "cache_read_mtok" in rates else 0
+    written = usage.cache_write_tokens if "cache_write_mtok" in rates else 0
+    reasoning = usage.reasoning_tokens if "output_reasoning_mtok" in rates else 0
+    total = (
+        at("input_mtok", usage.input_tokens - read - written)
+        + at("cache_read_mtok", read)
+        + at("cache_write_mtok", written)
+        + at("output_mtok", usage.output_tokens - reasoning)
+        + at("output_reasoning_mtok", reasoning)
+    )
+    return total / _MILLION
 
 
 def genai_usage(usage: Usage) -> object:

@@ -17,13 +17,20 @@ from dataclasses import dataclass
 from stratum._model import CallSpec
 from stratum.pricing._encodings import encoding, encoding_name_for
 
-__all__ = ("INPUT_SAFETY_MARGIN", "MESSAGE_OVERHEAD_TOKENS", "Estimate", "count_text_tokens", "estimate", "estimate_text_tokens")
+__all__ = ("INPUT_SAFETY_MARGIN", "MESSAGE_OVERHEAD_TOKENS", "SCHEMA_OVERHEAD_TOKENS", "Estimate", "count_text_tokens", "estimate", "estimate_text_tokens")
 
 INPUT_SAFETY_MARGIN = 1.15
 """Multiplier applied to estimated input tokens when reserving budget."""
 
 MESSAGE_OVERHEAD_TOKENS = 8
 """Tokens a provider adds around each message (role markers, separators)."""
+
+SCHEMA_OVERHEAD_TOKENS = 350
+"""Tokens a provider may add for a structured-output request that the request text does not show.
+
+Anthropic documents a hidden tool-use system prompt of 313-346 tokens on Claude 4 models, and
+the real cassettes show native structured outputs billed ~100 tokens above their text. Added to
+approximate estimates of calls with an output schema, so reservations stay an upper bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +85,8 @@ def estimate(call: CallSpec, provider: str | None = None) -> Estimate:
     tokens = sum(count_text_tokens(m.content, name) + MESSAGE_OVERHEAD_TOKENS for m in call.messages)
     if call.output_schema is not None:
         tokens += count_text_tokens(json.dumps(call.output_schema, separators=(",", ":")), name)
+        if name is None:
+            tokens += SCHEMA_OVERHEAD_TOKENS
     return Estimate(
         input_tokens=tokens,
         reserved_input_tokens=math.ceil(tokens * INPUT_SAFETY_MARGIN),
