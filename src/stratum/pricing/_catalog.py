@@ -59,6 +59,8 @@ class _Rate:
 
         genai-prices applies a tier when the total input is *above* its start, to every token.
         """
+        if not self.tiers:
+            return self.base
         return max([self.base, *(price for start, price in self.tiers if input_tokens > start)])
 
 
@@ -100,6 +102,7 @@ class CatalogPrice(Price):
     _output_rates: tuple[_Rate, ...] = field(repr=False, compare=False)
     _exact_flat: bool = field(repr=False, compare=False)
     _own_rates: dict[str, _Rate] | None = field(repr=False, compare=False)
+    _flat_max: tuple[Decimal, Decimal] = field(repr=False, compare=False)
     _info: ModelInfo = field(repr=False, compare=False)
     _provider: CatalogProvider = field(repr=False, compare=False)
 
@@ -131,6 +134,12 @@ class CatalogPrice(Price):
         setattr_(self, "request_fee", fee / 1000)
         setattr_(self, "_input_rates", input_rates or (_Rate(base.input_per_mtok),))
         setattr_(self, "_output_rates", output_rates or (_Rate(base.output_per_mtok),))
+        # Without tiers the dearest rates do not depend on the prompt size: compute them once.
+        setattr_(
+            self,
+            "_flat_max",
+            (max(r.base for r in self._input_rates), max(r.base for r in self._output_rates)),
+        )
         # With flat input/output/cache rates, no reasoning rate, no request fee and one price all
         # day, `Price.cost` is exactly genai-prices' figure (rates for audio, images or searches
         # never meet a Stratum usage); anything else goes to genai-prices itself.
@@ -146,9 +155,13 @@ class CatalogPrice(Price):
         setattr_(self, "_provider", provider)
 
     def _max_input(self, input_tokens: int) -> Decimal:
+        if not self.tiered:
+            return self._flat_max[0]
         return max(r.dearest_for(input_tokens) for r in self._input_rates)
 
     def _max_output(self, input_tokens: int) -> Decimal:
+        if not self.tiered:
+            return self._flat_max[1]
         return max(r.dearest_for(input_tokens) for r in self._output_rates)
 
     @property
