@@ -156,3 +156,13 @@ def test_every_non_flat_row_costs_exactly_what_genai_prices_says() -> None:
             assert price.cost(usage) == genai_cost(price._info, price._provider, usage, now), row
             checked += 1
     assert checked > 100
+
+
+def test_the_network_is_blocked_for_these_tests() -> None:
+    """Every pricing test runs with connects refused, so passing proves nothing was fetched."""
+    import socket
+
+    with pytest.raises(AssertionError, match="network touched"):
+        socket.create_connection(("203.0.113.1", 443), timeout=0.01)
+    with pytest.raises(AssertionError, match="network touched"):
+        socket.socket().connect(("203.0.113.1", 443))
