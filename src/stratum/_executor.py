@@ -30,7 +30,7 @@ from stratum.exceptions import (
     RefusalError,
     StratumError,
 )
-from stratum.pricing._estimate import estimate
+from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate
 from stratum.pricing._resolve import resolve_price
 from stratum.providers._registry import ResolvedModel, resolve_model
 from stratum.trace import AttemptRecord, TraceRecord, emit
@@ -269,6 +269,7 @@ async def execute(
             extra_sections=extra_sections,
         )
         price = resolve_price(label, resolved.provider, provider_name, resolved.model)
+        schema_overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
         messages: tuple[Message, ...] = prompt.messages
         attempt_hash = prompt.hash
         last_parse_failed = False
@@ -288,7 +289,7 @@ async def execute(
                 contract_hash=spec.output.hash,
                 attachments=prompt.attachments,
             )
-            est = estimate(call)
+            est = estimate(call, provider_name, schema_overhead=schema_overhead)
             timeout: float | None = None
             max_tokens = spec.max_tokens
             if env is not None:

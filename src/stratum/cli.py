@@ -14,6 +14,7 @@ COMMANDS = (
     "stratum._cli.audit",
     "stratum._cli.mcp",
     "stratum._cli.lint",
+    "stratum._cli.pricing",
 )
 """Modules that add subcommands; each exposes `register(subparsers)`."""
 

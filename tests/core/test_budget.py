@@ -185,7 +185,7 @@ async def test_concurrent_calls_never_overrun_the_flow(style: str, anyio_backend
     @infer("Classify", max_tokens=50, retries=0)
     def quick(text: str) -> Sentiment: ...
 
-    cap = Decimal("0.005")
+    cap = Decimal("0.01")
     outcomes: list[object] = []
     seen: dict[str, Envelope] = {}
 

@@ -2,22 +2,38 @@
 
 The reservation must be an upper bound: the estimate is multiplied by a safety margin for
 input, and the output side is the call's `max_tokens`.
+
+Models with a known OpenAI encoding (gpt-4o, gpt-4.1, gpt-5, o-series → `o200k_base`; gpt-4,
+gpt-3.5 → `cl100k_base`) are counted with that tokenizer, loaded offline (`_encodings`). Every
+other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from stratum._model import CallSpec
+from stratum.pricing._encodings import encoding, encoding_name_for
 
-__all__ = ("INPUT_SAFETY_MARGIN", "Estimate", "estimate", "estimate_text_tokens")
+__all__ = ("INPUT_SAFETY_MARGIN", "MESSAGE_OVERHEAD_TOKENS", "SCHEMA_OVERHEAD_TOKENS", "Estimate", "count_text_tokens", "estimate", "estimate_text_tokens")
 
 INPUT_SAFETY_MARGIN = 1.15
 """Multiplier applied to estimated input tokens when reserving budget."""
 
 MESSAGE_OVERHEAD_TOKENS = 8
 """Tokens a provider adds around each message (role markers, separators)."""
+
+SCHEMA_OVERHEAD_TOKENS = 350
+"""Tokens a provider may add for a structured-output request that the request text does not show.
+
+Anthropic documents a hidden tool-use system prompt of 313-346 tokens on Claude 4 models, and
+the real cassettes show native structured outputs billed ~100 tokens above their text. Added to
+approximate estimates of calls with an output schema, so reservations stay an upper bound."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +45,14 @@ class Estimate:
         reserved_input_tokens: what the reservation counts (with the margin).
         output_tokens: the output cap (`max_tokens`), or None when unbounded.
         approximate: True when no exact tokenizer was available for the model.
+        encoding: the tiktoken encoding used (`"o200k_base"`...), None for the bytes/3 count.
     """
 
     input_tokens: int
     reserved_input_tokens: int
     output_tokens: int | None
     approximate: bool
+    encoding: str | None = None
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -42,16 +60,61 @@ def estimate_text_tokens(text: str) -> int:
     return math.ceil(len(text.encode("utf-8")) / 3)
 
 
-def estimate(call: CallSpec) -> Estimate:
-    """Estimate the tokens of one attempt (messages, attachment and output schema)."""
-    text_tokens = sum(estimate_text_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in call.messages)
-    if call.output_schema is not None:
-        import json
+def count_text_tokens(text: str, encoding_name: str | None) -> int:
+    """Tokens of `text` in `encoding_name`, or the conservative bytes/3 count when it is None."""
+    if encoding_name is None:
+        return estimate_text_tokens(text)
+    return len(encoding(encoding_name).encode_ordinary(text))
 
-        text_tokens += estimate_text_tokens(json.dumps(call.output_schema, separators=(",", ":")))
+
+@dataclass(frozen=True, slots=True)
+class _SchemaKey:
+    """Caches a schema's token count by its contract hash (the schema itself is not hashable)."""
+
+    contract_hash: str
+    encoding: str | None
+    schema: Mapping[str, Any] = field(compare=False, hash=False)
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema_tokens(key: _SchemaKey) -> int:
+    return count_text_tokens(json.dumps(key.schema, separators=(",", ":")), key.encoding)
+
+
+def estimate(
+    call: CallSpec, provider: str | None = None, *, schema_overhead: int = SCHEMA_OVERHEAD_TOKENS
+) -> Estimate:
+    """Estimate the input tokens of one attempt (messages, attachment and output schema).
+
+    Args:
+        call: the attempt about to be sent; `call.model` picks the tokenizer.
+        provider: the provider name from the model string (`"openai"`, `"openrouter"`...);
+            models served by a local runtime (`ollama`, `vllm`...) are counted approximately,
+            since their weights may carry another tokenizer than the name suggests.
+        schema_overhead: hidden tokens a provider may add to a structured-output request, added
+            to approximate estimates (test doubles declare 0).
+
+    Example:
+        ```python
+        est = estimate(call, "openai")
+        est.reserved_input_tokens   # est.input_tokens × INPUT_SAFETY_MARGIN, rounded up
+        ```
+    """
+    from stratum.pricing._catalog import LOCAL_PROVIDERS
+
+    name = None if provider in LOCAL_PROVIDERS else encoding_name_for(call.model)
+    tokens = sum(count_text_tokens(m.content, name) + MESSAGE_OVERHEAD_TOKENS for m in call.messages)
+    if call.output_schema is not None:
+        if call.contract_hash:
+            tokens += _schema_tokens(_SchemaKey(call.contract_hash, name, call.output_schema))
+        else:
+            tokens += count_text_tokens(json.dumps(call.output_schema, separators=(",", ":")), name)
+        if name is None:
+            tokens += schema_overhead
     return Estimate(
-        input_tokens=text_tokens,
-        reserved_input_tokens=math.ceil(text_tokens * INPUT_SAFETY_MARGIN),
+        input_tokens=tokens,
+        reserved_input_tokens=math.ceil(tokens * INPUT_SAFETY_MARGIN),
         output_tokens=call.max_tokens,
-        approximate=True,
+        approximate=name is None,
+        encoding=name,
     )

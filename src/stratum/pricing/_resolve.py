@@ -20,16 +20,38 @@ def _split(model: str) -> tuple[str, str]:
 
 
 def price_of(model: str) -> Price | None:
-    """The price of `"provider:model"`: a `configure(prices=...)` override, else the catalog."""
-    override = current_settings().prices.get(model)
+    """The price of `"provider:model"`, or None when no price is known.
+
+    Order: a `configure(prices=...)` override for the exact string, the genai-prices catalog,
+    then a per-provider default configured as `"provider:*"` (e.g. `"ollama:*": Price(0, 0)`).
+
+    Example:
+        ```python
+        price_of("openai:gpt-4o-2024-08-06").input_per_mtok   # Decimal('2.5')
+        ```
+    """
+    prices = current_settings().prices
+    override = prices.get(model)
     if override is not None:
         return override
     provider, name = _split(model)
-    return catalog_price(provider, name)
+    found = catalog_price(provider, name)
+    if found is not None:
+        return found
+    return prices.get(f"{provider}:*") if provider else None
 
 
 def cost(usage: Usage, model: str) -> Decimal | None:
-    """USD cost of `usage` on `"provider:model"`, or None when its price is unknown."""
+    """USD cost of `usage` on `"provider:model"`, or None when its price is unknown.
+
+    Catalog models are priced exactly as genai-prices prices them (prompt-size tiers
+    included); `usage.input_tokens` includes cached reads and cache writes.
+
+    Example:
+        ```python
+        cost(Usage(input_tokens=71, output_tokens=12), "openai:gpt-4o")   # Decimal('0.0002975')
+        ```
+    """
     price = price_of(model)
     return None if price is None else price.cost(usage)
 

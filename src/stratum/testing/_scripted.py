@@ -88,6 +88,8 @@ class ScriptedModel:
 
     name = "scripted"
     model_name = "scripted"
+    schema_overhead_tokens = 0
+    """A scripted model adds no hidden prompt to structured-output requests."""
     __test__ = False
 
     def __init__(
