@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ __all__ = ("stub", "use_model")
 
 
 @contextmanager
-def use_model(model: Any) -> Iterator[None]:
+def use_model(model: Any) -> Generator[None, None, None]:
     """Route `@infer` calls in this scope to `model`.
 
     `model` is a model object or model string for every call, or a mapping from `@infer`
@@ -35,7 +35,7 @@ def use_model(model: Any) -> Iterator[None]:
 
 
 @contextmanager
-def stub(fn: Any, returns: Any = None, *, impl: Callable[..., Any] | None = None) -> Iterator[StubRoute]:
+def stub(fn: Any, returns: Any = None, *, impl: Callable[..., Any] | None = None) -> Generator[StubRoute, None, None]:
     """Answer calls of the `@infer` function `fn` without any model.
 
     `returns` is a value for every call, or a list consumed in order (a list that is itself a

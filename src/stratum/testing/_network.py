@@ -1,0 +1,65 @@
+"""`block_network()`: refuse every real provider request; loopback stays allowed."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Generator
+from contextlib import contextmanager
+from typing import Any
+
+from stratum.exceptions import NetworkBlockedError
+from stratum.providers._intercept import Exchange, Send, add_interceptor
+
+__all__ = ("block_network", "is_loopback")
+
+_HINT = (
+    "tests never reach the network: use stratum.testing.stub(...), ScriptedModel([...]) or "
+    "SchemaModel() with use_model(...), or replay a recording with stratum.testing.cassette(...) "
+    "(in pytest: @pytest.mark.stratum_cassette); to allow it anyway mark the test "
+    "@pytest.mark.stratum_allow_network"
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` (and `*.localhost`), 127.0.0.0/8 and ::1."""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class _NetworkGuard:
+    """The interceptor behind `block_network()`."""
+
+    __slots__ = ()
+
+    async def __call__(self, request: Any, exchange: Exchange, send: Send, /) -> Any:
+        host = str(request.url.host)
+        if is_loopback(host):
+            return await send(request)
+        function = exchange.call.function if exchange.call is not None and exchange.call.function else None
+        who = f"{function} tried to call" if function else "a request went to"
+        raise NetworkBlockedError(
+            f"network blocked: {who} {exchange.provider} at {request.method} "
+            f"{request.url.scheme}://{host}{request.url.path}; {_HINT}"
+        )
+
+
+@contextmanager
+def block_network() -> Generator[None, None, None]:
+    """Make every real provider request in this scope raise `NetworkBlockedError`.
+
+    Loopback hosts (127.0.0.0/8, ::1, localhost) stay reachable: local model servers and test
+    fakes live there. A cassette entered inside this scope still replays (it answers first).
+
+    Example:
+        ```python
+        with block_network():
+            await classify(text="hi")   # NetworkBlockedError naming the testing tools
+        ```
+    """
+    with add_interceptor(_NetworkGuard()):
+        yield
