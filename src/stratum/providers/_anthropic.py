@@ -139,7 +139,7 @@ class Anthropic(_HTTPProvider):
             for models without native structured outputs).
         anthropic_version: the `anthropic-version` header.
         beta: `anthropic-beta` features to enable, if any.
-        max_retries, max_concurrency, model, price, sleep, jitter: as for `OpenAI`.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
     """
 
     def __init__(
@@ -156,6 +156,7 @@ class Anthropic(_HTTPProvider):
         model: str | None = None,
         price: Price | None = None,
         name: str = "anthropic",
+        transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
@@ -178,6 +179,7 @@ class Anthropic(_HTTPProvider):
             headers=headers,
             secret=key,
             http_client=http_client,
+            transport=transport,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
             model=model,

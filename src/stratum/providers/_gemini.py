@@ -117,7 +117,7 @@ class Gemini(_HTTPProvider):
         api_key: the key; defaults to `GEMINI_API_KEY`, then `GOOGLE_API_KEY`.
         base_url: the API root; defaults to `https://generativelanguage.googleapis.com/v1beta`.
         http_client: an `httpx2.AsyncClient` (or httpx 0.x `AsyncClient`) to use as is.
-        max_retries, max_concurrency, model, price, sleep, jitter: as for `OpenAI`.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
     """
 
     def __init__(
@@ -131,6 +131,7 @@ class Gemini(_HTTPProvider):
         model: str | None = None,
         price: Price | None = None,
         name: str = "gemini",
+        transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
@@ -144,6 +145,7 @@ class Gemini(_HTTPProvider):
             headers={"x-goog-api-key": key},
             secret=key,
             http_client=http_client,
+            transport=transport,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
             model=model,

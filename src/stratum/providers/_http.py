@@ -101,6 +101,7 @@ class _HTTPProvider:
         headers: Mapping[str, str],
         secret: str | None,
         http_client: Any = None,
+        transport: Any = None,
         max_retries: int = 3,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         model: str | None = None,
@@ -124,6 +125,7 @@ class _HTTPProvider:
         self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
         self._secret = secret
         self._user_client = http_client
+        self._transport = transport
         self._sleep: Sleep = sleep or anyio.sleep
         self._jitter = jitter or random.random
         self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
@@ -150,7 +152,11 @@ class _HTTPProvider:
                     max_keepalive_connections=self.max_concurrency,
                     keepalive_expiry=30.0,
                 )
-                client = httpx2.AsyncClient(limits=limits, timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT))
+                client = httpx2.AsyncClient(
+                    limits=limits,
+                    timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
+                    transport=self._transport,
+                )
             state = _LoopState(client, anyio.Semaphore(self.max_concurrency))
             self._states[key] = state
         return state

@@ -258,6 +258,8 @@ class OpenAI(_HTTPProvider):
         price: what a call costs, when the pricing catalog does not know the model.
         organization: optional `OpenAI-Organization` header.
         project: optional `OpenAI-Project` header.
+        transport: an `httpx2` transport for the clients this provider makes itself (one per
+            event loop), e.g. `httpx2.MockTransport` in tests.
         sleep: how to wait between fault retries (tests pass a fake; default `anyio.sleep`).
         jitter: a `() -> float in [0, 1)` for backoff jitter (default `random.random`).
     """
@@ -276,6 +278,7 @@ class OpenAI(_HTTPProvider):
         organization: str | None = None,
         project: str | None = None,
         name: str = "openai",
+        transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
@@ -297,6 +300,7 @@ class OpenAI(_HTTPProvider):
             headers=headers,
             secret=key,
             http_client=http_client,
+            transport=transport,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
             model=model,
@@ -324,7 +328,7 @@ class OpenAICompatible(_HTTPProvider):
         name: the provider name in traces and interceptors.
         strict: send `strict: true` with a strict-transformed schema (for servers that honour it).
         max_tokens_field: `"max_tokens"` (most servers) or `"max_completion_tokens"`.
-        max_retries, max_concurrency, model, price, sleep, jitter: as for `OpenAI`.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
     """
 
     def __init__(
@@ -341,6 +345,7 @@ class OpenAICompatible(_HTTPProvider):
         model: str | None = None,
         price: Price | None = None,
         headers: Mapping[str, str] | None = None,
+        transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
@@ -358,6 +363,7 @@ class OpenAICompatible(_HTTPProvider):
             headers=sent,
             secret=api_key,
             http_client=http_client,
+            transport=transport,
             max_retries=max_retries,
             max_concurrency=max_concurrency,
             model=model,
