@@ -31,6 +31,30 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _is_mocked(request: Any, send: Send) -> bool:
+    """True when `send` is an httpx client whose transport never reaches the network.
+
+    That is an `httpx.MockTransport`/`httpx2.MockTransport`, or a transport patched by respx:
+    tests that mock the transport already cannot leak, and must keep working under the guard.
+    """
+    client = getattr(send, "__self__", None)
+    pick = getattr(client, "_transport_for_url", None)
+    if pick is None:
+        return False
+    try:
+        transport = pick(request.url)
+    except Exception:  # noqa: BLE001 - an unknown client shape: treat as real network
+        return False
+    if type(transport).__name__ == "MockTransport":
+        return True
+    for owner in (transport, getattr(transport, "_pool", None)):
+        handler = getattr(owner, "handle_async_request", None)
+        module = str(getattr(handler, "__module__", "") or "")
+        if module.startswith("respx"):
+            return True
+    return False
+
+
 class _NetworkGuard:
     """The interceptor behind `block_network()`."""
 
@@ -38,7 +62,7 @@ class _NetworkGuard:
 
     async def __call__(self, request: Any, exchange: Exchange, send: Send, /) -> Any:
         host = str(request.url.host)
-        if is_loopback(host):
+        if is_loopback(host) or _is_mocked(request, send):
             return await send(request)
         function = exchange.call.function if exchange.call is not None and exchange.call.function else None
         who = f"{function} tried to call" if function else "a request went to"
@@ -53,7 +77,9 @@ def block_network() -> Generator[None, None, None]:
     """Make every real provider request in this scope raise `NetworkBlockedError`.
 
     Loopback hosts (127.0.0.0/8, ::1, localhost) stay reachable: local model servers and test
-    fakes live there. A cassette entered inside this scope still replays (it answers first).
+    fakes live there. Requests answered by an httpx `MockTransport` or by respx never reach
+    the network and pass too. A cassette entered inside this scope still replays (it answers
+    first).
 
     Example:
         ```python
