@@ -150,6 +150,7 @@ class Cassette:
         self._scrub_query = tuple(scrub_query)
         self._scrubber = Scrubber.of(self._scrub_headers, self._scrub_query)
         self._state: _State | None = None
+        self._last: _State | None = None
         self._scope: Any = None
 
     # -- what tests can look at ------------------------------------------------------------
@@ -171,9 +172,11 @@ class Cassette:
         return [i.describe() for i in self._require_state().interactions if not i.played]
 
     def _require_state(self) -> _State:
-        if self._state is None:
-            raise RuntimeError("the cassette is not in use; enter it with `with cassette(...):`")
-        return self._state
+        # After the block, the counters still describe the last use.
+        state = self._state or self._last
+        if state is None:
+            raise RuntimeError("the cassette was never used; enter it with `with cassette(...):`")
+        return state
 
     # -- context manager, decorator ---------------------------------------------------------
 
@@ -198,12 +201,15 @@ class Cassette:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        state = self._require_state()
+        state = self._state
+        if state is None:
+            raise RuntimeError("the cassette is not in use")
         try:
             self._scope.__exit__(exc_type, exc, tb)
         finally:
             self._scope = None
             self._state = None
+            self._last = state
         if any(i.recorded for i in state.interactions):
             keep = [i for i in state.interactions if i.recorded or self.record_mode != "all"]
             dump_cassette(self.path, [(i.request, i.response) for i in keep])
@@ -267,7 +273,9 @@ class Cassette:
         return _Interaction(request, response, key, _Meta.of_headers(request.headers), recorded=recorded)
 
     async def _intercept(self, request: Any, exchange: Exchange, send: Send, /) -> Any:
-        state = self._require_state()
+        state = self._state
+        if state is None:
+            raise RuntimeError(f"cassette {self.path} was used after its block ended")
         body = await _request_body(request)
         url = str(request.url)
         pairs = [(str(k), str(v)) for k, v in request.headers.multi_items()]
