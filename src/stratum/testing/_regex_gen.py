@@ -83,7 +83,10 @@ def _one(op: Any, av: Any, rng: random.Random, bias: int) -> str:
         return _category(av, rng)
     if op is getattr(_c, "ATOMIC_GROUP", None):
         return _emit(av, rng, bias)
-    raise ValueError(f"regex construct {op} is not supported by SchemaModel's pattern generator")
+    raise ValueError(
+        f"regex construct {op} is not supported by SchemaModel's pattern generator; "
+        "script this call with ScriptedModel or stub(...)"
+    )
 
 
 def _category(cat: Any, rng: random.Random) -> str:

@@ -142,9 +142,11 @@ class _Generator:
 
     def string(self, schema: Schema, name: str) -> str:
         min_len = int(schema.get("minLength", 0))
-        max_len = int(schema.get("maxLength", max(min_len, 24)))
         fmt = schema.get("format")
         pattern = schema.get("pattern")
+        # Free text defaults to short phrases; a format's value is never cut unless asked.
+        default_max = 10_000 if isinstance(fmt, str) and fmt in _FORMATS else max(min_len, 24)
+        max_len = int(schema.get("maxLength", default_max))
         text: str
         if isinstance(fmt, str) and fmt in _FORMATS:
             text = _FORMATS[fmt](self.rng)

@@ -8,6 +8,7 @@ import random
 from collections import Counter
 
 from stratum._model import CallSpec, Completion, Usage
+from stratum.exceptions import ConfigurationError
 from stratum.pricing._estimate import estimate_text_tokens
 from stratum.pricing._price import FREE, Price
 from stratum.testing._schema_data import generate
@@ -64,7 +65,13 @@ class SchemaModel:
             words = [rng.choice(_TEXT_WORDS) for _ in range(rng.randint(6, 14))]
             text = " ".join(words).capitalize() + "."
         else:
-            text = json.dumps(generate(call.output_schema, rng), ensure_ascii=False)
+            try:
+                text = json.dumps(generate(call.output_schema, rng), ensure_ascii=False)
+            except ValueError as exc:  # SchemaDataError, or a pattern it cannot satisfy
+                raise ConfigurationError(
+                    f"SchemaModel cannot generate {call.output_name} for {call.function or 'this call'}: "
+                    f"{exc}. Script this call with ScriptedModel or stub(...)"
+                ) from None
         usage = Usage(
             input_tokens=sum(estimate_text_tokens(m.content) for m in call.messages),
             output_tokens=max(estimate_text_tokens(text), 1),
