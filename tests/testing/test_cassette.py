@@ -347,3 +347,30 @@ async def test_stratum_replays_a_stock_cassette_recorded_by_another_tool(anyio_b
     data = response.json()  # the gzip body was decoded
     assert data["model"] == "gpt-5.5-2026-04-23" and data["usage"]["input_tokens"] == 11
     await client.aclose()
+
+
+async def test_guard_inside_a_cassette_scope_still_lets_it_replay(
+    fake_server: FakeProviders, tmp_path: Path, anyio_backend: str
+) -> None:
+    from stratum.providers._intercept import Exchange, send_intercepted
+
+    path = tmp_path / "nesting.yaml"
+    client = httpx2.AsyncClient()
+    remote = "https://api.openai.com/v1/chat/completions"
+
+    def request() -> Any:
+        return client.build_request("POST", remote, json={"model": "m", "messages": []})
+
+    # record a remote-looking URL through a mock transport (no network involved)
+    mock = httpx2.AsyncClient(transport=httpx2.MockTransport(lambda r: httpx2.Response(200, json={"ok": 1})))
+    with cassette(path, record_mode="once"):
+        await send_intercepted(request(), Exchange("openai", "openai-chat", None), mock.send)
+    with cassette(path), block_network():  # the guard is entered last, so it runs first
+        response = await send_intercepted(request(), Exchange("openai", "openai-chat", None), client.send)
+    assert response.json() == {"ok": 1}
+    # a recording cassette inside a guard cannot slip past it
+    with block_network(), cassette(tmp_path / "other.yaml", record_mode="all"):
+        with pytest.raises(NetworkBlockedError):
+            await send_intercepted(request(), Exchange("openai", "openai-chat", None), client.send)
+    await client.aclose()
+    await mock.aclose()

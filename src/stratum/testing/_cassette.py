@@ -27,6 +27,7 @@ from stratum._compiler import prompt_hash
 from stratum._model import CallSpec
 from stratum.exceptions import CassetteMissError, ConfigurationError, StaleCassetteError, StratumError
 from stratum.providers._intercept import Exchange, Send, add_interceptor
+from stratum.testing._network import send_guarded
 from stratum.testing._scrub import (
     DEFAULT_SCRUB_HEADERS,
     DEFAULT_SCRUB_QUERY,
@@ -297,7 +298,7 @@ class Cassette:
         if not recording:
             with state.lock:
                 raise self._miss(state, key, meta, request)
-        response = await send(request)
+        response = await send_guarded(request, exchange, send)
         await response.aread()
         recorded_request = RecordedRequest(
             method=str(request.method).upper(),

@@ -10,7 +10,7 @@ from typing import Any
 from stratum.exceptions import NetworkBlockedError
 from stratum.providers._intercept import Exchange, Send, add_interceptor
 
-__all__ = ("block_network", "is_loopback")
+__all__ = ("block_network", "is_loopback", "send_guarded")
 
 _HINT = (
     "tests never reach the network: use stratum.testing.stub(...), ScriptedModel([...]) or "
@@ -55,21 +55,43 @@ def _is_mocked(request: Any, send: Send) -> bool:
     return False
 
 
+_BLOCKED = "stratum.network_blocked"
+"""Request extension set by every guard in scope; enforced next to the network."""
+
+
+def _is_chain(send: Send) -> bool:
+    """True when `send` leads to another interceptor rather than to the transport."""
+    return "send_intercepted.<locals>" in str(getattr(send, "__qualname__", ""))
+
+
+async def send_guarded(request: Any, exchange: Exchange, send: Send) -> Any:
+    """Send `request`, refusing it if a guard marked it and `send` reaches the real network.
+
+    Only the interceptor that holds the transport's own `send` decides, so a guard entered
+    inside a cassette scope still lets the cassette replay, and a recording cassette inside
+    a guard cannot slip past it.
+    """
+    if _is_chain(send) or not request.extensions.get(_BLOCKED):
+        return await send(request)
+    host = str(request.url.host)
+    if is_loopback(host) or _is_mocked(request, send):
+        return await send(request)
+    function = exchange.call.function if exchange.call is not None and exchange.call.function else None
+    who = f"{function} tried to call" if function else "a request went to"
+    raise NetworkBlockedError(
+        f"network blocked: {who} {exchange.provider} at {request.method} "
+        f"{request.url.scheme}://{host}{request.url.path}; {_HINT}"
+    )
+
+
 class _NetworkGuard:
     """The interceptor behind `block_network()`."""
 
     __slots__ = ()
 
     async def __call__(self, request: Any, exchange: Exchange, send: Send, /) -> Any:
-        host = str(request.url.host)
-        if is_loopback(host) or _is_mocked(request, send):
-            return await send(request)
-        function = exchange.call.function if exchange.call is not None and exchange.call.function else None
-        who = f"{function} tried to call" if function else "a request went to"
-        raise NetworkBlockedError(
-            f"network blocked: {who} {exchange.provider} at {request.method} "
-            f"{request.url.scheme}://{host}{request.url.path}; {_HINT}"
-        )
+        request.extensions[_BLOCKED] = True
+        return await send_guarded(request, exchange, send)
 
 
 @contextmanager
