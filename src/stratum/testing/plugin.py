@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 from collections.abc import Callable, Generator
 from contextlib import ExitStack, contextmanager
@@ -43,6 +44,17 @@ from stratum.trace import TraceRecord
 __all__ = ("stratum_cassette", "stratum_records")
 
 _RECORD_MODES = ("none", "once", "new", "all")
+_KEY_VARS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "TOGETHER_API_KEY",
+)
+PLACEHOLDER_KEY = "stratum-cassette-replay"
+"""The key a replaying test gets for providers whose key is unset (CI has no real keys)."""
 _STORE = pytest.StashKey[LiveStore]()
 _CASSETTE = pytest.StashKey["Cassette | None"]()
 
@@ -92,9 +104,11 @@ def _cassette(item: pytest.Item) -> Cassette | None:
     found: Cassette | None = None
     if marker is not None:
         raw = marker.args[0] if marker.args else marker.kwargs.get("path")
-        path = Path(str(raw)) if raw is not None else default_cassette_path(item)
-        if not path.is_absolute():
-            path = Path(str(item.path)).parent / path if raw is not None else path
+        if raw is None:
+            path = default_cassette_path(item)
+        else:
+            path = Path(str(raw))
+            path = path if path.is_absolute() else Path(str(item.path)).parent / path
         option: str | None = item.config.getoption("--stratum-record-mode", None)
         mode = option or marker.kwargs.get("record_mode") or "none"
         found = Cassette(
@@ -191,6 +205,18 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         return _test_scope(item, snapshot)
 
     original = item.obj
+    found = _cassette(item)
+    if found is not None and not _network_open(item, found):
+        # Replays need no key, but the built-in providers refuse to start without one.
+        with pytest.MonkeyPatch.context() as patch:
+            for var in _KEY_VARS:
+                if not os.environ.get(var):
+                    patch.setenv(var, PLACEHOLDER_KEY)
+            return (yield from _run(item, original, scope))
+    return (yield from _run(item, original, scope))
+
+
+def _run(item: pytest.Function, original: Any, scope: Callable[[], Any]) -> Generator[None, Any, Any]:
     if hasattr(original, "hypothesis") or not callable(original):
         # Hypothesis owns the call: enter the scope around it (fine for sync tests and
         # pytest-asyncio; under the anyio plugin such async tests see the outer context).
