@@ -1,7 +1,7 @@
 """The pytest plugin, run the way users run it: a separate pytest process over a small project.
 
-The package is not pip-installed in the development venv, so the runs load the plugin with
-`-p stratum.testing.plugin` (an installed stratum loads it through the `pytest11` entry point).
+From a source tree the runs load the plugin with `-p stratum.testing.plugin`; when stratum is
+installed, its `pytest11` entry point loads it (that is the path users take).
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ import re
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 from _testing_fakes import PLANTED_KEY
 
 SRC = Path(__file__).resolve().parents[2] / "src"
+INSTALLED = any(ep.value == "stratum.testing.plugin" for ep in entry_points(group="pytest11"))
+"""An installed stratum loads the plugin itself; loading it again with -p would be an error."""
+LOAD = () if INSTALLED else ("-p", "stratum.testing.plugin")
 
 COMMON = '''
 from typing import Literal
@@ -44,7 +48,7 @@ def run_pytest(tmp_path: Path, files: dict[str, str], *args: str) -> tuple[dict[
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(var, None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "stratum.testing.plugin", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", *LOAD, "-p", "no:cacheprovider",
          "--strict-markers", "-rA", "-q", "-W", "error", "-o", "asyncio_default_fixture_loop_scope=function", *args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

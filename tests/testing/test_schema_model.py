@@ -172,7 +172,7 @@ def _make_contract(fields: list[Any]) -> Any:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_types(3), st.integers(0, 1000))
+@given(_types(3).filter(lambda t: t is not str), st.integers(0, 1000))  # `-> str` is plain text
 def test_any_generated_contract_gets_valid_data(annotation: Any, seed: int) -> None:
     """Random contracts (nesting, lists with bounds, optionals, literals, patterns, dates)."""
     spec = output_spec(annotation, "generated")
