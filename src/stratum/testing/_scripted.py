@@ -1,79 +1,41 @@
-"""`ScriptedModel` and `Reply`: a model that answers from a script, through the whole loop."""
+"""`ScriptedModel`: a model that answers from a script, through the whole attempt loop."""
 
 from __future__ import annotations
 
-import json
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from pydantic import BaseModel
 
+from stratum._budget import current_budget
 from stratum._model import CallSpec, Completion, FinishReason, Usage
-from stratum.exceptions import ScriptExhaustedError
+from stratum.exceptions import BudgetExceeded, ScriptExhaustedError
 from stratum.pricing._estimate import estimate_text_tokens
 from stratum.pricing._price import FREE, Price
+from stratum.testing._faults import Fault
+from stratum.testing._reply import Reply, UsageLike, as_usage, render_output
 
-__all__ = ("ModelRequest", "Reply", "ScriptedModel", "UsageLike")
+__all__ = ("ModelRequest", "Reply", "ScriptedModel", "UsageLike", "render_output")
 
 ModelRequest = CallSpec
 """What a model received: `.instructions`, `.attachments`, `.messages`, `.max_tokens`, `.attempt`."""
-
-UsageLike = Usage | tuple[int, int]
-
-
-def _usage(value: UsageLike | None) -> Usage | None:
-    if value is None or isinstance(value, Usage):
-        return value
-    return Usage(input_tokens=value[0], output_tokens=value[1])
-
-
-@dataclass(frozen=True, slots=True, init=False)
-class Reply:
-    """One scripted answer with its own usage, latency and finish reason."""
-
-    output: Any
-    usage: Usage | None
-    latency_ms: float | None
-    finish_reason: FinishReason
-    refusal: str | None
-    model: str | None
-
-    def __init__(
-        self,
-        output: Any,
-        *,
-        usage: UsageLike | None = None,
-        latency_ms: float | None = None,
-        finish_reason: FinishReason = "stop",
-        refusal: str | None = None,
-        model: str | None = None,
-    ) -> None:
-        object.__setattr__(self, "output", output)
-        object.__setattr__(self, "usage", _usage(usage))
-        object.__setattr__(self, "latency_ms", latency_ms)
-        object.__setattr__(self, "finish_reason", finish_reason)
-        object.__setattr__(self, "refusal", refusal)
-        object.__setattr__(self, "model", model)
-
-
-def render_output(output: Any) -> str:
-    """The raw text a model would send for `output`."""
-    if isinstance(output, str):
-        return output
-    if isinstance(output, BaseModel):
-        return output.model_dump_json()
-    return json.dumps(output, default=str)
 
 
 class ScriptedModel:
     """A model object that answers from a script, going through the whole attempt loop.
 
     Each response is a dict, a contract instance, a `str` (the raw text), an exception
-    instance to raise, or a `Reply`. Without an explicit usage, tokens are estimated from the
-    request and the answer. Without a `price`, calls cost nothing, so flows with `usd` budgets
-    run unchanged.
+    instance to raise, a `Reply`, or a provider fault from `stratum.testing.faults`. Without an
+    explicit usage, tokens are estimated from the request and the answer. Without a `price`,
+    calls cost nothing, so flows with `usd` budgets run unchanged.
+
+    A retryable fault (`faults.rate_limit()`, `server_error()`, `overloaded()`, `timeout()`)
+    is retried here the way a provider's fault layer does it: the next scripted response
+    answers the same attempt, up to `max_retries` (3) times, after waiting `retry_after`
+    seconds; a wait past the deadline raises `BudgetExceeded(axis="ms")` at once. Fault
+    retries do not consume `@infer(retries=)` and are counted in the attempt's
+    `fault_retries`. Non-retryable faults and exhausted retries raise the provider's error.
 
     Example:
         ```python
@@ -90,6 +52,8 @@ class ScriptedModel:
     model_name = "scripted"
     schema_overhead_tokens = 0
     """A scripted model adds no hidden prompt to structured-output requests."""
+    max_retries = 3
+    """Fault retries per attempt, like the built-in providers' default `max_retries`."""
     __test__ = False
 
     def __init__(
@@ -101,7 +65,8 @@ class ScriptedModel:
         price: Price | None = None,
     ) -> None:
         self._responses: list[Any] = list(responses)
-        self._usage = _usage(usage)
+        self._cursor = 0
+        self._usage = as_usage(usage)
         self._latency_ms = latency_ms
         self.price: Price = price if price is not None else FREE
         self.requests: list[ModelRequest] = []
@@ -109,18 +74,54 @@ class ScriptedModel:
     @property
     def remaining(self) -> int:
         """How many scripted responses are left."""
-        return len(self._responses) - len(self.requests)
+        return len(self._responses) - self._cursor
+
+    def _next(self, call: CallSpec, fault_retries: int) -> Any:
+        index = self._cursor
+        if index >= len(self._responses):
+            after_fault = (
+                f" after {fault_retries} fault retr{'y' if fault_retries == 1 else 'ies'} "
+                "(a retryable fault takes the next response, like a provider's retry)"
+                if fault_retries
+                else ""
+            )
+            raise ScriptExhaustedError(
+                f"ScriptedModel has {len(self._responses)} response(s) but {call.function or 'a call'} "
+                f"asked for response #{index + 1} (attempt {call.attempt}){after_fault}; "
+                "add responses to the script"
+            )
+        self._cursor += 1
+        return self._responses[index]
+
+    async def _wait_for_retry(self, fault: Fault, started: float, call: CallSpec) -> None:
+        wait = fault.retry_after or 0.0
+        if call.timeout is not None and wait > call.timeout - (time.monotonic() - started):
+            env = current_budget()
+            limit = env.budget.ms if env is not None and env.budget.ms is not None else 0.0
+            spent = (env.elapsed_ms if env is not None else 0.0) + wait * 1000
+            raise BudgetExceeded(
+                f"{call.function or 'the call'}: the provider asked to wait {wait:g}s (retry-after) but "
+                f"the deadline is {max(call.timeout, 0):.3g}s away; raise Budget(ms=...) or slow the flow down",
+                axis="ms",
+                limit=limit,
+                spent=spent,
+            )
+        if wait:
+            await anyio.sleep(wait)
 
     async def complete(self, call: CallSpec, /) -> Completion:
         """Answer `call` with the next scripted response."""
-        index = len(self.requests)
         self.requests.append(call)
-        if index >= len(self._responses):
-            raise ScriptExhaustedError(
-                f"ScriptedModel has {len(self._responses)} response(s) but {call.function or 'a call'} "
-                f"asked for response #{index + 1} (attempt {call.attempt}); add responses to the script"
-            )
-        item = self._responses[index]
+        started = time.monotonic()
+        fault_retries = 0
+        while True:
+            item = self._next(call, fault_retries)
+            if not isinstance(item, Fault):
+                break
+            if not item.retryable or fault_retries >= self.max_retries:
+                raise item.error(provider=self.name, model=call.model)
+            await self._wait_for_retry(item, started, call)
+            fault_retries += 1
         reply = item if isinstance(item, Reply) else Reply(item)
         latency = reply.latency_ms if reply.latency_ms is not None else self._latency_ms
         if latency:
@@ -137,7 +138,13 @@ class ScriptedModel:
             # A real provider never returns more than max_tokens: cut the answer off there.
             keep = max(len(text) * call.max_tokens // usage.output_tokens, 0)
             text = text[:keep]
-            usage = Usage(usage.input_tokens, call.max_tokens, usage.cached_input_tokens, usage.cache_write_tokens, min(usage.reasoning_tokens, call.max_tokens))
+            usage = Usage(
+                usage.input_tokens,
+                call.max_tokens,
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+                min(usage.reasoning_tokens, call.max_tokens),
+            )
             finish = "length"
         return Completion(
             text=text,
@@ -145,7 +152,8 @@ class ScriptedModel:
             usage=usage,
             model=reply.model or self.model_name,
             refusal=reply.refusal if finish == "refusal" else None,
+            fault_retries=fault_retries,
         )
 
     def __repr__(self) -> str:
-        return f"ScriptedModel({len(self._responses)} responses, {len(self.requests)} used)"
+        return f"ScriptedModel({len(self._responses)} responses, {self.remaining} left)"

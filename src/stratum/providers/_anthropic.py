@@ -1,0 +1,191 @@
+"""Anthropic Messages dialect and the `Anthropic` provider.
+
+Wire facts: WIRE.md §3. Usage: Anthropic reports cache reads and cache writes *outside*
+`input_tokens`, so the normalized input is `input + cache_read + cache_creation` (DESIGN §9).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from stratum._model import CallSpec, Completion, FinishReason, Usage
+from stratum.exceptions import ConfigurationError
+from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
+from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+
+if TYPE_CHECKING:
+    from stratum.pricing import Price
+
+__all__ = ("Anthropic", "AnthropicDialect")
+
+ANTHROPIC_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+"""Anthropic requires `max_tokens`; used when the `@infer` call sets none."""
+
+_STOP: Mapping[str, FinishReason] = MappingProxyType({
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_use",
+    "refusal": "refusal",
+    "pause_turn": "other",
+})
+
+
+def _usage(data: Mapping[str, Any]) -> Usage | None:
+    usage = data.get("usage")
+    if not isinstance(usage, Mapping):
+        return None
+    read = as_int(usage, "cache_read_input_tokens")
+    write = as_int(usage, "cache_creation_input_tokens")
+    return Usage(
+        input_tokens=as_int(usage, "input_tokens") + read + write,
+        output_tokens=as_int(usage, "output_tokens"),
+        cached_input_tokens=read,
+        cache_write_tokens=write,
+        reasoning_tokens=0,  # thinking is billed inside output_tokens and not reported apart
+    )
+
+
+class AnthropicDialect:
+    """`POST /v1/messages`: native `output_config.format` json_schema, or forced tool use."""
+
+    name = "anthropic"
+
+    def __init__(self, *, structured_output: Literal["native", "tool"] = "native") -> None:
+        self._mode = structured_output
+
+    def path(self, call: CallSpec) -> str:
+        return "messages"
+
+    def encode(self, call: CallSpec) -> dict[str, Any]:
+        messages: list[dict[str, Any]] = []
+        for role, group in merged_turns(call.messages):
+            # consecutive same-role messages become one turn; the data attachment keeps its
+            # own text block
+            messages.append({"role": role, "content": [{"type": "text", "text": m.content} for m in group]})
+        body: dict[str, Any] = {
+            "model": call.model,
+            "max_tokens": call.max_tokens if call.max_tokens is not None else DEFAULT_MAX_TOKENS,
+            "messages": messages,
+        }
+        if call.system:
+            body["system"] = call.system
+        if call.temperature is not None:
+            body["temperature"] = call.temperature
+        if call.output_schema is not None:
+            if self._mode == "tool":
+                body["tools"] = [
+                    {
+                        "name": call.output_name,
+                        "description": f"Record the {call.output_name} result.",
+                        "input_schema": call.output_schema,
+                    }
+                ]
+                body["tool_choice"] = {"type": "tool", "name": call.output_name}
+            else:
+                body["output_config"] = {"format": {"type": "json_schema", "schema": call.output_schema}}
+        return body
+
+    def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
+        texts: list[str] = []
+        tool_input: Any = None
+        for block in get_list(data, "content"):
+            kind = as_str(block, "type")
+            if kind == "text":
+                texts.append(as_str(block, "text") or "")
+            elif kind == "tool_use" and tool_input is None:
+                tool_input = block.get("input")
+        stop = as_str(data, "stop_reason") or ""
+        reason: FinishReason = _STOP.get(stop, "other")
+        refusal: str | None = None
+        if reason == "refusal":
+            details = get_dict(data, "stop_details")
+            refusal = "".join(texts) or as_str(details, "explanation") or "refused"
+        if tool_input is not None and call.output_schema is not None:
+            # forced tool use: the single tool_use block's input is the output, whatever its name
+            text = json.dumps(tool_input, ensure_ascii=False)
+        else:
+            text = "".join(texts)
+        return Completion(
+            text=text,
+            finish_reason=reason,
+            usage=_usage(data) or Usage(),
+            model=as_str(data, "model"),
+            request_id=headers.get("request-id") or as_str(data, "id"),
+            refusal=refusal,
+        )
+
+    def usage(self, data: Mapping[str, Any]) -> Usage | None:
+        return _usage(data)
+
+
+class Anthropic(_HTTPProvider):
+    """Anthropic's Messages API.
+
+    The key comes from `api_key=` or `ANTHROPIC_API_KEY`; a missing key raises
+    `ConfigurationError` when the provider is constructed.
+
+    Args:
+        api_key: the key; defaults to the `ANTHROPIC_API_KEY` environment variable.
+        base_url: the API root; defaults to `https://api.anthropic.com/v1` (include the `/v1`).
+        http_client: an `httpx2.AsyncClient` (or httpx 0.x `AsyncClient`) to use as is.
+        structured_output: `"native"` (`output_config.format` json_schema, the default) or
+            `"tool"` (one tool whose input schema is the contract, forced with `tool_choice`;
+            for models without native structured outputs).
+        anthropic_version: the `anthropic-version` header.
+        beta: `anthropic-beta` features to enable, if any.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: Any = None,
+        *,
+        structured_output: Literal["native", "tool"] = "native",
+        anthropic_version: str = ANTHROPIC_VERSION,
+        beta: tuple[str, ...] = (),
+        max_retries: int = 3,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        model: str | None = None,
+        price: Price | None = None,
+        name: str = "anthropic",
+        transport: Any = None,
+        sleep: Sleep | None = None,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        if structured_output not in ("native", "tool"):
+            raise ConfigurationError(
+                f"structured_output must be 'native' or 'tool', got {structured_output!r}; pass "
+                "structured_output='tool' for models without native structured outputs"
+            )
+        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise missing_key("Anthropic", ("ANTHROPIC_API_KEY",))
+        headers = {"x-api-key": key, "anthropic-version": anthropic_version}
+        if beta:
+            headers["anthropic-beta"] = ",".join(beta)
+        self.structured_output = structured_output
+        super().__init__(
+            name=name,
+            dialect=AnthropicDialect(structured_output=structured_output),
+            base_url=base_url or "https://api.anthropic.com/v1",
+            headers=headers,
+            secret=key,
+            http_client=http_client,
+            transport=transport,
+            max_retries=max_retries,
+            max_concurrency=max_concurrency,
+            model=model,
+            price=price,
+            sleep=sleep,
+            jitter=jitter,
+        )

@@ -1,0 +1,194 @@
+"""HTTP faults: scrubbing secrets, reading retry hints, and mapping failures to Stratum errors.
+
+The same code serves `httpx2` and a user-injected httpx 0.x client: both libraries name their
+exceptions identically, so transport errors are classified by class name along the MRO rather
+than by identity (no import of httpx 0.x is needed when it is not installed).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, cast
+
+from stratum._model import Usage
+from stratum.exceptions import (
+    AuthenticationError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderTimeout,
+    RateLimitError,
+)
+
+__all__ = (
+    "NEVER_RETRY",
+    "is_transport_error",
+    "map_status",
+    "map_transport",
+    "retry_after_seconds",
+    "scrub",
+    "should_retry",
+)
+
+NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
+"""Statuses that mean the request itself is wrong: retrying cannot help (DESIGN §9)."""
+
+_RETRY_STATUSES = frozenset({408, 409, 429})
+
+# Anything that looks like a credential: OpenAI/Anthropic/OpenRouter/Groq keys, Google API keys,
+# bearer tokens, and `key=` query parameters. Applied to every body and message we surface.
+_KEY_LIKE = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{8,}|gsk_[A-Za-z0-9]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
+    r"(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?<=[?&]key=)[^&\s\"']+)"
+)
+_MAX_BODY = 4000
+
+
+def scrub(text: str, secret: str | None = None) -> str:
+    """Remove the provider's key and anything key-like from `text` (and cap its length)."""
+    if secret:
+        text = text.replace(secret, "[REDACTED]")
+    text = _KEY_LIKE.sub("[REDACTED]", text)
+    if len(text) > _MAX_BODY:
+        text = text[:_MAX_BODY] + "…"
+    return text
+
+
+def _safe_headers(headers: Mapping[str, str], secret: str | None) -> dict[str, str]:
+    hidden = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "set-cookie"}
+    return {k.lower(): scrub(v, secret) for k, v in headers.items() if k.lower() not in hidden}
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """The server's retry hint in seconds: `retry-after-ms`, `retry-after` seconds or HTTP date."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(float(raw_ms) / 1000, 0.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(raw)
+    if parsed is None:
+        return None
+    when = email.utils.mktime_tz(parsed)
+    return max(when - (time.time() if now is None else now), 0.0)
+
+
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """Whether an error status is a transient fault worth retrying."""
+    if status in NEVER_RETRY:
+        return False
+    hint = headers.get("x-should-retry")
+    if hint == "true":
+        return True
+    if hint == "false":
+        return False
+    return status in _RETRY_STATUSES or status >= 500
+
+
+def _error_message(body: str) -> str:
+    """The human part of a JSON error body (OpenAI, Anthropic and Google shapes), if any."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    obj = cast(dict[str, Any], data)
+    error: Any = obj.get("error")
+    if isinstance(error, dict):
+        message: Any = cast(dict[str, Any], error).get("message")
+        return message if isinstance(message, str) else ""
+    message = obj.get("message")
+    return message if isinstance(message, str) else ""
+
+
+def map_status(
+    status: int,
+    body: str,
+    headers: Mapping[str, str],
+    *,
+    provider: str,
+    model: str,
+    secret: str | None,
+    retries: int,
+    usage: Usage | None,
+) -> ProviderHTTPError:
+    """Build the Stratum error for an HTTP error response (body and headers scrubbed)."""
+    clean_body = scrub(body, secret)
+    clean_headers = _safe_headers(headers, secret)
+    detail = scrub(_error_message(body), secret) or clean_body[:300]
+    tried = f" after {retries} fault retr{'y' if retries == 1 else 'ies'}" if retries else ""
+    where = f"{provider} ({model})" if model else provider
+    common: dict[str, Any] = {
+        "status_code": status,
+        "body": clean_body,
+        "headers": clean_headers,
+        "provider": provider,
+        "model": model,
+    }
+    error: ProviderHTTPError
+    if status == 429:
+        wait = retry_after_seconds(headers)
+        hint = f" (the provider asked to wait {wait:g} s)" if wait is not None else ""
+        error = RateLimitError(
+            f"{where} rate-limited the call{tried}{hint}: {detail}. Slow down, lower concurrency, "
+            "raise the provider's max_retries=, or check your quota",
+            retry_after=wait,
+            **common,
+        )
+    elif status in (401, 403):
+        error = AuthenticationError(
+            f"{where} rejected the credentials (HTTP {status}): {detail}. Check the API key "
+            "(and its permissions) for this provider",
+            **common,
+        )
+    else:
+        if status in NEVER_RETRY:
+            nxt = "Fix the request (model name, parameters, schema); it was not retried"
+        else:
+            nxt = "The provider is failing; retry later or raise the provider's max_retries="
+        error = ProviderHTTPError(f"{where} answered HTTP {status}{tried}: {detail}. {nxt}", **common)
+    if usage is not None:
+        error.usage = usage  # pyright: ignore[reportAttributeAccessIssue]
+    return error
+
+
+_TRANSPORT_ROOTS = ("TransportError",)
+_TIMEOUTS = ("TimeoutException",)
+
+
+def _names(exc: BaseException) -> set[str]:
+    return {cls.__name__ for cls in type(exc).__mro__}
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """True for an `httpx2`/`httpx` transport failure (timeout, connect, read, protocol...)."""
+    module = type(exc).__module__
+    return module.startswith(("httpx", "httpcore")) and bool(_names(exc) & set(_TRANSPORT_ROOTS))
+
+
+def map_transport(exc: BaseException, *, provider: str, model: str, secret: str | None, retries: int) -> ProviderError:
+    """Build the Stratum error for a transport failure (timeouts, refused connections...)."""
+    kind = type(exc).__name__
+    timed_out = bool(_names(exc) & set(_TIMEOUTS))
+    tried = f" after {retries} fault retr{'y' if retries == 1 else 'ies'}" if retries else ""
+    what = "timed out" if timed_out else "failed to connect or lost the connection"
+    where = f"{provider} ({model})" if model else provider
+    detail = scrub(str(exc), secret)
+    return ProviderTimeout(
+        f"{where}: the request {what}{tried} ({kind}: {detail or 'no detail'}). Check the network "
+        "and base_url, raise the time budget, or raise the provider's max_retries=",
+        provider=provider,
+        model=model,
+    )

@@ -1,0 +1,316 @@
+"""The endpoint half of a built-in provider: client, auth, concurrency, fault retries, deadlines.
+
+`_HTTPProvider` pairs an endpoint (base URL, auth headers, an `httpx2.AsyncClient`) with a
+`Dialect`. Every request, fault retries included, goes through `send_intercepted` so cassettes
+and the network guard see it.
+
+Clients: one pooled `httpx2.AsyncClient` per provider *and per running event loop*, made on
+first use. An async client's connections belong to the loop that opened them, so a provider
+object used by successive `asyncio.run()` / `anyio.run()` / `trio.run()` calls gets a fresh
+client in each loop instead of failing on a dead one. A user-supplied `http_client` is used as
+is (it may be an httpx 0.x client; errors are mapped the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import anyio
+import httpx2
+
+from stratum._model import CallSpec, Completion, Usage
+from stratum.exceptions import BudgetExceeded, ConfigurationError, ProviderError
+from stratum.providers._dialect import Dialect
+from stratum.providers._faults import (
+    is_transport_error,
+    map_status,
+    map_transport,
+    retry_after_seconds,
+    scrub,
+    should_retry,
+)
+from stratum.providers._intercept import Exchange, send_intercepted
+
+if TYPE_CHECKING:
+    from stratum.pricing import Price
+
+__all__ = ("DEFAULT_MAX_CONCURRENCY", "Sleep", "_HTTPProvider", "missing_key")
+
+DEFAULT_MAX_CONCURRENCY = 100
+"""Default per-provider limit on requests in flight, and the size of the connection pool."""
+
+_CONNECT_TIMEOUT = 10.0
+_READ_TIMEOUT = 600.0
+# Stainless SDK defaults (WIRE.md §6): 0.5 s doubling up to 8 s, minus up to 25 % jitter; a
+# server hint longer than this is not waited for.
+_INITIAL_DELAY = 0.5
+_MAX_DELAY = 8.0
+_MAX_RETRY_AFTER = 60.0
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def missing_key(provider: str, env_vars: tuple[str, ...]) -> ConfigurationError:
+    """The error for a provider built without an API key."""
+    names = " or ".join(env_vars)
+    return ConfigurationError(
+        f"no API key for the {provider} provider: set {names} in the environment or pass "
+        f"api_key=...; to run without a model, use stratum.testing.ScriptedModel with "
+        "stratum.testing.use_model(...), or a local server such as 'ollama:llama3.2'"
+    )
+
+
+def _loop_key() -> object:
+    """An object identifying the running event loop (asyncio loop or trio token)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    import trio  # only reached under trio, where it is importable by definition
+
+    return trio.lowlevel.current_trio_token()
+
+
+class _LoopState:
+    __slots__ = ("client", "limiter")
+
+    def __init__(self, client: Any, limiter: anyio.Semaphore) -> None:
+        self.client = client
+        self.limiter = limiter
+
+
+class _HTTPProvider:
+    """Shared machinery of the built-in HTTP providers (private; subclasses are public)."""
+
+    name: str
+    model_name: str | None
+    price: Price | None
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        dialect: Dialect,
+        base_url: str,
+        headers: Mapping[str, str],
+        secret: str | None,
+        http_client: Any = None,
+        transport: Any = None,
+        max_retries: int = 3,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        model: str | None = None,
+        price: Price | None = None,
+        sleep: Sleep | None = None,
+        jitter: Callable[[], float] | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries}; pass max_retries=3")
+        if max_concurrency < 1:
+            raise ConfigurationError(
+                f"max_concurrency must be at least 1, got {max_concurrency}; pass max_concurrency=100"
+            )
+        self.name = name
+        self.model_name = model
+        self.price = price
+        self.max_retries = max_retries
+        self.max_concurrency = max_concurrency
+        self._dialect = dialect
+        self._base_url = base_url.rstrip("/")
+        self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
+        self._secret = secret
+        self._user_client = http_client
+        self._transport = transport
+        self._sleep: Sleep = sleep or anyio.sleep
+        self._jitter = jitter or random.random
+        self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        # Never the key: reprs end up in logs and tracebacks.
+        return f"{type(self).__name__}(name={self.name!r}, base_url={self._base_url!r}, dialect={self._dialect.name!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The endpoint's base URL."""
+        return self._base_url
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def _state(self) -> _LoopState:
+        key = _loop_key()
+        state = self._states.get(key)
+        if state is None:
+            client = self._user_client
+            if client is None:
+                limits = httpx2.Limits(
+                    max_connections=self.max_concurrency,
+                    max_keepalive_connections=self.max_concurrency,
+                    keepalive_expiry=30.0,
+                )
+                client = httpx2.AsyncClient(
+                    limits=limits,
+                    timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
+                    transport=self._transport,
+                )
+            state = _LoopState(client, anyio.Semaphore(self.max_concurrency))
+            self._states[key] = state
+        return state
+
+    async def aclose(self) -> None:
+        """Close the client this provider opened in the running event loop (not a user's client)."""
+        state = self._states.pop(_loop_key(), None)
+        if state is not None and self._user_client is None:
+            await state.client.aclose()
+
+    async def __aenter__(self) -> _HTTPProvider:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- one call --------------------------------------------------------------------------
+
+    def _backoff(self, retry: int) -> float:
+        return min(_INITIAL_DELAY * 2.0**retry, _MAX_DELAY) * (1 - 0.25 * self._jitter())
+
+    def _timeout(self, call: CallSpec, deadline: float | None, started: float) -> dict[str, float]:
+        if deadline is None:
+            return {"connect": _CONNECT_TIMEOUT, "read": _READ_TIMEOUT, "write": _READ_TIMEOUT, "pool": _READ_TIMEOUT}
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._deadline_error(call, started, 0.0, "no time is left for the request")
+        return {"connect": min(_CONNECT_TIMEOUT, left), "read": left, "write": left, "pool": left}
+
+    def _deadline_error(self, call: CallSpec, started: float, wait: float, why: str) -> BudgetExceeded:
+        limit = (call.timeout or 0.0) * 1000
+        spent = (time.monotonic() - started + wait) * 1000
+        return BudgetExceeded(
+            f"{self.name} ({call.model}): {why} before the call's deadline ({limit:.0f} ms were left "
+            "for this attempt); raise Budget(ms=...), lower concurrency, or retry later",
+            axis="ms",
+            limit=limit,
+            spent=spent,
+        )
+
+    def _usage_of(self, body: bytes) -> Usage | None:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        return self._dialect.usage(cast(dict[str, Any], data)) if isinstance(data, dict) else None
+
+    async def complete(self, call: CallSpec, /) -> Completion:
+        """Send one attempt, retrying transient faults inside the call's deadline."""
+        body = json.dumps(self._dialect.encode(call), ensure_ascii=False, separators=(",", ":")).encode()
+        url = f"{self._base_url}/{self._dialect.path(call)}"
+        exchange = Exchange(provider=self.name, dialect=self._dialect.name, call=call)
+        state = self._state()
+        client = state.client
+        limiter = state.limiter
+        started = time.monotonic()
+        deadline = None if call.timeout is None else started + call.timeout
+        fault_usage: Usage | None = None
+        retry = 0
+        while True:
+            timeout = self._timeout(call, deadline, started)
+            request = client.build_request(
+                "POST", url, content=body, headers=self._headers, extensions={"timeout": timeout}
+            )
+            try:
+                async with limiter:
+                    response = await send_intercepted(request, exchange, client.send)
+            except Exception as exc:
+                if not is_transport_error(exc):
+                    raise
+                error = map_transport(exc, provider=self.name, model=call.model, secret=self._secret, retries=retry)
+                if fault_usage is not None:
+                    error.usage = fault_usage  # pyright: ignore[reportAttributeAccessIssue]
+                if deadline is not None and self._timed_out(exc, deadline):
+                    # The transport timeout was the deadline itself: that is the time budget.
+                    raise self._deadline_error(call, started, 0.0, "the request timed out") from exc
+                if retry >= self.max_retries:
+                    raise error from exc
+                wait = self._backoff(retry)
+                if deadline is not None and time.monotonic() + wait >= deadline:
+                    raise error from exc
+                await self._sleep(wait)
+                retry += 1
+                continue
+            status: int = response.status_code
+            content: bytes = response.content
+            if 200 <= status < 300:
+                try:
+                    data = json.loads(content)
+                except ValueError:
+                    data = None
+                if not isinstance(data, dict):
+                    raise ProviderError(
+                        f"{self.name} ({call.model}) answered HTTP {status} with a body that is not a JSON "
+                        f"object: {scrub(content[:200].decode(errors='replace'), self._secret)!r}. Check "
+                        "base_url points at the provider's API",
+                        provider=self.name,
+                        model=call.model,
+                    )
+                completion = self._dialect.decode(call, cast(dict[str, Any], data), response.headers)
+                if retry or fault_usage is not None:
+                    completion = _with_faults(completion, retry, fault_usage)
+                return completion
+            headers: Mapping[str, str] = response.headers
+            usage = self._usage_of(content)
+            total = usage if fault_usage is None else (fault_usage if usage is None else fault_usage + usage)
+            error = map_status(
+                status,
+                content.decode(errors="replace"),
+                headers,
+                provider=self.name,
+                model=call.model,
+                secret=self._secret,
+                retries=retry,
+                usage=total,
+            )
+            if retry >= self.max_retries or not should_retry(status, headers):
+                raise error
+            hint = retry_after_seconds(headers)
+            now = time.monotonic()
+            if hint is not None and hint > 0:
+                if deadline is not None and now + hint >= deadline:
+                    exceeded = self._deadline_error(
+                        call, started, hint, f"the provider asked to wait {hint:g} s (HTTP {status}), past the deadline"
+                    )
+                    if total is not None:
+                        exceeded.usage = total  # pyright: ignore[reportAttributeAccessIssue]
+                    raise exceeded from error
+                if hint > _MAX_RETRY_AFTER:
+                    raise error
+                wait = hint
+            else:
+                wait = self._backoff(retry)
+                if deadline is not None and now + wait >= deadline:
+                    raise error
+            if usage is not None:
+                fault_usage = usage if fault_usage is None else fault_usage + usage
+            await self._sleep(wait)
+            retry += 1
+
+    @staticmethod
+    def _timed_out(exc: BaseException, deadline: float) -> bool:
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        return "TimeoutException" in names and time.monotonic() >= deadline - 0.05
+
+
+def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None) -> Completion:
+    return Completion(
+        text=completion.text,
+        finish_reason=completion.finish_reason,
+        usage=completion.usage,
+        model=completion.model,
+        request_id=completion.request_id,
+        refusal=completion.refusal,
+        fault_retries=retries,
+        fault_usage=fault_usage,
+    )
