@@ -18,7 +18,7 @@ import json
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -78,11 +78,26 @@ def _loop_key() -> object:
 
 
 class _LoopState:
-    __slots__ = ("client", "limiter")
+    __slots__ = ("client", "closer", "limiter")
 
     def __init__(self, client: Any, limiter: anyio.Semaphore) -> None:
         self.client = client
         self.limiter = limiter
+        self.closer: AsyncGenerator[None, None] | None = None
+
+
+async def _close_at_loop_end(client: Any) -> AsyncGenerator[None, None]:
+    """Close `client` when its event loop shuts down.
+
+    An async generator left suspended is finalized by the loop that started it: `asyncio.run`
+    (via `shutdown_asyncgens`) and `trio.run` both close it before they return, so the pooled
+    connections are closed inside their own loop instead of leaking when the loop is gone.
+    """
+    try:
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            await client.aclose()
 
 
 class _HTTPProvider:
@@ -141,7 +156,7 @@ class _HTTPProvider:
 
     # -- clients ---------------------------------------------------------------------------
 
-    def _state(self) -> _LoopState:
+    async def _state(self) -> _LoopState:
         key = _loop_key()
         state = self._states.get(key)
         if state is None:
@@ -159,13 +174,16 @@ class _HTTPProvider:
                 )
             state = _LoopState(client, anyio.Semaphore(self.max_concurrency))
             self._states[key] = state
+            if self._user_client is None:
+                state.closer = _close_at_loop_end(client)
+                await state.closer.__anext__()
         return state
 
     async def aclose(self) -> None:
         """Close the client this provider opened in the running event loop (not a user's client)."""
         state = self._states.pop(_loop_key(), None)
-        if state is not None and self._user_client is None:
-            await state.client.aclose()
+        if state is not None and state.closer is not None:
+            await state.closer.aclose()
 
     async def __aenter__(self) -> _HTTPProvider:
         return self
@@ -209,7 +227,7 @@ class _HTTPProvider:
         body = json.dumps(self._dialect.encode(call), ensure_ascii=False, separators=(",", ":")).encode()
         url = f"{self._base_url}/{self._dialect.path(call)}"
         exchange = Exchange(provider=self.name, dialect=self._dialect.name, call=call)
-        state = self._state()
+        state = await self._state()
         client = state.client
         limiter = state.limiter
         started = time.monotonic()
