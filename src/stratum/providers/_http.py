@@ -144,6 +144,7 @@ class _HTTPProvider:
         self._sleep: Sleep = sleep or anyio.sleep
         self._jitter = jitter or random.random
         self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
+        self._urls: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -171,8 +172,10 @@ class _HTTPProvider:
                     limits=limits,
                     timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
                     transport=self._transport,
+                    headers=self._headers,
                 )
-            state = _LoopState(client, anyio.Semaphore(self.max_concurrency))
+            # fast_acquire: no extra trip through the event loop when a slot is free
+            state = _LoopState(client, anyio.Semaphore(self.max_concurrency, fast_acquire=True))
             self._states[key] = state
             if self._user_client is None:
                 state.closer = _close_at_loop_end(client)
@@ -192,6 +195,18 @@ class _HTTPProvider:
         await self.aclose()
 
     # -- one call --------------------------------------------------------------------------
+
+    def _url(self, path: str) -> Any:
+        """The request URL; parsed once per path for our own clients (URL parsing is not free)."""
+        url = f"{self._base_url}/{path}"
+        if self._user_client is not None:
+            return url  # may be an httpx 0.x client: let it parse its own URL type
+        parsed = self._urls.get(path)
+        if parsed is None:
+            if len(self._urls) > 1024:
+                self._urls.clear()
+            parsed = self._urls[path] = httpx2.URL(url)
+        return parsed
 
     def _backoff(self, retry: int) -> float:
         return min(_INITIAL_DELAY * 2.0**retry, _MAX_DELAY) * (1 - 0.25 * self._jitter())
@@ -225,20 +240,20 @@ class _HTTPProvider:
     async def complete(self, call: CallSpec, /) -> Completion:
         """Send one attempt, retrying transient faults inside the call's deadline."""
         body = json.dumps(self._dialect.encode(call), ensure_ascii=False, separators=(",", ":")).encode()
-        url = f"{self._base_url}/{self._dialect.path(call)}"
         exchange = Exchange(provider=self.name, dialect=self._dialect.name, call=call)
         state = await self._state()
         client = state.client
         limiter = state.limiter
+        url = self._url(self._dialect.path(call))
+        # our own clients carry the auth headers already; a user's client gets them per request
+        sent_headers = self._headers if self._user_client is not None else None
         started = time.monotonic()
         deadline = None if call.timeout is None else started + call.timeout
         fault_usage: Usage | None = None
         retry = 0
         while True:
             timeout = self._timeout(call, deadline, started)
-            request = client.build_request(
-                "POST", url, content=body, headers=self._headers, extensions={"timeout": timeout}
-            )
+            request = client.build_request("POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout})
             try:
                 async with limiter:
                     response = await send_intercepted(request, exchange, client.send)
