@@ -45,7 +45,7 @@ __all__ = ("DEFAULT_MAX_CONCURRENCY", "Sleep", "_HTTPProvider", "missing_key")
 DEFAULT_MAX_CONCURRENCY = 100
 """Default per-provider limit on requests in flight, and the size of the connection pool."""
 
-_SHARD_CONNECTIONS = 25
+_SHARD_CONNECTIONS = 10
 """Connections per pooled client: the provider's pool is split in shards of this size."""
 _CONNECT_TIMEOUT = 10.0
 _READ_TIMEOUT = 600.0
