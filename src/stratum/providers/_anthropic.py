@@ -39,8 +39,8 @@ _STOP: Mapping[str, FinishReason] = MappingProxyType({
 
 
 def _usage(data: Mapping[str, Any]) -> Usage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, Mapping):
+    usage = get_dict(data, "usage")
+    if not usage:
         return None
     read = as_int(usage, "cache_read_input_tokens")
     write = as_int(usage, "cache_creation_input_tokens")

@@ -7,6 +7,8 @@ and reads the usage an error body may carry.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
@@ -41,19 +43,23 @@ class Dialect(Protocol):
 # -- small typed readers for untyped JSON -----------------------------------------------------
 
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
 def get_dict(data: Any, key: str) -> Mapping[str, Any]:
     """`data[key]` when it is a JSON object, else an empty mapping."""
-    if isinstance(data, Mapping):
-        value: Any = cast(Mapping[str, Any], data).get(key)
-        if isinstance(value, Mapping):
+    # json.loads gives dicts: a concrete isinstance is much cheaper than the Mapping ABC
+    if isinstance(data, dict):
+        value: Any = cast(dict[str, Any], data).get(key)
+        if isinstance(value, dict):
             return cast(Any, value)
-    return {}
+    return _EMPTY
 
 
 def get_list(data: Any, key: str) -> list[Any]:
     """`data[key]` when it is a JSON array, else an empty list."""
-    if isinstance(data, Mapping):
-        value: Any = cast(Mapping[str, Any], data).get(key)
+    if isinstance(data, dict):
+        value: Any = cast(dict[str, Any], data).get(key)
         if isinstance(value, list):
             return cast(Any, value)
     return []
@@ -61,17 +67,19 @@ def get_list(data: Any, key: str) -> list[Any]:
 
 def as_int(data: Any, key: str) -> int:
     """`data[key]` as an int; absent, null or non-numeric counts as 0 (providers omit zeros)."""
-    if isinstance(data, Mapping):
-        value: Any = cast(Mapping[str, Any], data).get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(data, dict):
+        value: Any = cast(dict[str, Any], data).get(key)
+        if type(value) is int:
+            return value
+        if isinstance(value, float):
             return int(value)
     return 0
 
 
 def as_str(data: Any, key: str) -> str | None:
     """`data[key]` when it is a string, else None."""
-    if isinstance(data, Mapping):
-        value: Any = cast(Mapping[str, Any], data).get(key)
+    if isinstance(data, dict):
+        value: Any = cast(dict[str, Any], data).get(key)
         if isinstance(value, str):
             return value
     return None
@@ -96,6 +104,6 @@ def merged_turns(messages: tuple[Message, ...]) -> list[tuple[str, list[Message]
 
 def first(items: list[Any]) -> Mapping[str, Any]:
     """The first element of a JSON array when it is an object, else an empty mapping."""
-    if items and isinstance(items[0], Mapping):
-        return cast(Mapping[str, Any], items[0])
-    return {}
+    if items and isinstance(items[0], dict):
+        return cast(dict[str, Any], items[0])
+    return _EMPTY

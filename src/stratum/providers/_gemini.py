@@ -36,8 +36,8 @@ _FINISH: Mapping[str, FinishReason] = MappingProxyType({
 
 
 def _usage(data: Mapping[str, Any]) -> Usage | None:
-    meta = data.get("usageMetadata")
-    if not isinstance(meta, Mapping):
+    meta = get_dict(data, "usageMetadata")
+    if not meta:
         return None
     thoughts = as_int(meta, "thoughtsTokenCount")
     return Usage(

@@ -18,7 +18,7 @@ import json
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -45,6 +45,8 @@ __all__ = ("DEFAULT_MAX_CONCURRENCY", "Sleep", "_HTTPProvider", "missing_key")
 DEFAULT_MAX_CONCURRENCY = 100
 """Default per-provider limit on requests in flight, and the size of the connection pool."""
 
+_SHARD_CONNECTIONS = 10
+"""Connections per pooled client: the provider's pool is split in shards of this size."""
 _CONNECT_TIMEOUT = 10.0
 _READ_TIMEOUT = 600.0
 # Stainless SDK defaults (WIRE.md §6): 0.5 s doubling up to 8 s, minus up to 25 % jitter; a
@@ -78,11 +80,40 @@ def _loop_key() -> object:
 
 
 class _LoopState:
-    __slots__ = ("client", "limiter")
+    """The clients of one provider in one event loop, and its concurrency limit there."""
 
-    def __init__(self, client: Any, limiter: anyio.Semaphore) -> None:
-        self.client = client
+    __slots__ = ("clients", "closer", "limiter", "loads", "make")
+
+    def __init__(self, first: Any, shards: int, limiter: anyio.Semaphore, make: Callable[[], Any] | None) -> None:
+        self.clients: list[Any] = [first] + [None] * (shards - 1)
+        self.loads = [0] * shards
         self.limiter = limiter
+        self.make = make
+        self.closer: AsyncGenerator[None, None] | None = None
+
+    def pick(self) -> int:
+        """The least-loaded shard (its client made on first use)."""
+        loads = self.loads
+        index = loads.index(min(loads)) if len(loads) > 1 else 0
+        if self.clients[index] is None and self.make is not None:
+            self.clients[index] = self.make()
+        return index
+
+
+async def _close_at_loop_end(state: _LoopState) -> AsyncGenerator[None, None]:
+    """Close the clients of `state` when their event loop shuts down.
+
+    An async generator left suspended is finalized by the loop that started it: `asyncio.run`
+    (via `shutdown_asyncgens`) and `trio.run` both close it before they return, so the pooled
+    connections are closed inside their own loop instead of leaking when the loop is gone.
+    """
+    try:
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            for client in state.clients:
+                if client is not None:
+                    await client.aclose()
 
 
 class _HTTPProvider:
@@ -129,6 +160,7 @@ class _HTTPProvider:
         self._sleep: Sleep = sleep or anyio.sleep
         self._jitter = jitter or random.random
         self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
+        self._urls: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -141,31 +173,43 @@ class _HTTPProvider:
 
     # -- clients ---------------------------------------------------------------------------
 
-    def _state(self) -> _LoopState:
+    def _new_client(self, connections: int) -> Any:
+        limits = httpx2.Limits(
+            max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30.0
+        )
+        return httpx2.AsyncClient(
+            limits=limits,
+            timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
+            transport=self._transport,
+            headers=self._headers,
+        )
+
+    async def _state(self) -> _LoopState:
         key = _loop_key()
         state = self._states.get(key)
         if state is None:
-            client = self._user_client
-            if client is None:
-                limits = httpx2.Limits(
-                    max_connections=self.max_concurrency,
-                    max_keepalive_connections=self.max_concurrency,
-                    keepalive_expiry=30.0,
-                )
-                client = httpx2.AsyncClient(
-                    limits=limits,
-                    timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
-                    transport=self._transport,
-                )
-            state = _LoopState(client, anyio.Semaphore(self.max_concurrency))
+            # fast_acquire: no extra trip through the event loop when a slot is free
+            limiter = anyio.Semaphore(self.max_concurrency, fast_acquire=True)
+            if self._user_client is not None:
+                state = _LoopState(self._user_client, 1, limiter, None)
+            else:
+                # httpcore scans every pooled connection on each request start and end, so one
+                # pool of 100 costs ~4x the CPU per request of four pools of 25 under a burst:
+                # shard the pool, least-loaded first (shards past the first made on demand).
+                shards = -(-self.max_concurrency // _SHARD_CONNECTIONS)
+                size = -(-self.max_concurrency // shards)
+                state = _LoopState(self._new_client(size), shards, limiter, lambda: self._new_client(size))
             self._states[key] = state
+            if self._user_client is None:
+                state.closer = _close_at_loop_end(state)
+                await state.closer.__anext__()
         return state
 
     async def aclose(self) -> None:
         """Close the client this provider opened in the running event loop (not a user's client)."""
         state = self._states.pop(_loop_key(), None)
-        if state is not None and self._user_client is None:
-            await state.client.aclose()
+        if state is not None and state.closer is not None:
+            await state.closer.aclose()
 
     async def __aenter__(self) -> _HTTPProvider:
         return self
@@ -174,6 +218,18 @@ class _HTTPProvider:
         await self.aclose()
 
     # -- one call --------------------------------------------------------------------------
+
+    def _url(self, path: str) -> Any:
+        """The request URL; parsed once per path for our own clients (URL parsing is not free)."""
+        url = f"{self._base_url}/{path}"
+        if self._user_client is not None:
+            return url  # may be an httpx 0.x client: let it parse its own URL type
+        parsed = self._urls.get(path)
+        if parsed is None:
+            if len(self._urls) > 1024:
+                self._urls.clear()
+            parsed = self._urls[path] = httpx2.URL(url)
+        return parsed
 
     def _backoff(self, retry: int) -> float:
         return min(_INITIAL_DELAY * 2.0**retry, _MAX_DELAY) * (1 - 0.25 * self._jitter())
@@ -207,23 +263,28 @@ class _HTTPProvider:
     async def complete(self, call: CallSpec, /) -> Completion:
         """Send one attempt, retrying transient faults inside the call's deadline."""
         body = json.dumps(self._dialect.encode(call), ensure_ascii=False, separators=(",", ":")).encode()
-        url = f"{self._base_url}/{self._dialect.path(call)}"
         exchange = Exchange(provider=self.name, dialect=self._dialect.name, call=call)
-        state = self._state()
-        client = state.client
+        state = await self._state()
+        builder = state.clients[0]
         limiter = state.limiter
+        url = self._url(self._dialect.path(call))
+        # our own clients carry the auth headers already; a user's client gets them per request
+        sent_headers = self._headers if self._user_client is not None else None
         started = time.monotonic()
         deadline = None if call.timeout is None else started + call.timeout
         fault_usage: Usage | None = None
         retry = 0
         while True:
             timeout = self._timeout(call, deadline, started)
-            request = client.build_request(
-                "POST", url, content=body, headers=self._headers, extensions={"timeout": timeout}
-            )
+            request = builder.build_request("POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout})
             try:
                 async with limiter:
-                    response = await send_intercepted(request, exchange, client.send)
+                    shard = state.pick()
+                    state.loads[shard] += 1
+                    try:
+                        response = await send_intercepted(request, exchange, state.clients[shard].send)
+                    finally:
+                        state.loads[shard] -= 1
             except Exception as exc:
                 if not is_transport_error(exc):
                     raise

@@ -53,8 +53,8 @@ class _StrictCache:
 
 
 def _chat_usage(data: Mapping[str, Any]) -> Usage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, Mapping):
+    usage = get_dict(data, "usage")
+    if not usage:
         return None
     prompt = get_dict(usage, "prompt_tokens_details")
     completion = get_dict(usage, "completion_tokens_details")
@@ -128,12 +128,10 @@ class OpenAIChatDialect:
 
 
 def _responses_usage(data: Mapping[str, Any]) -> Usage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, Mapping):
-        response = data.get("response")  # error events wrap the response
-        if isinstance(response, Mapping):
-            return _responses_usage(response)  # pyright: ignore[reportUnknownArgumentType]
-        return None
+    usage = get_dict(data, "usage")
+    if not usage:
+        response = get_dict(data, "response")  # error events wrap the response
+        return _responses_usage(response) if response else None
     inputs = get_dict(usage, "input_tokens_details")
     outputs = get_dict(usage, "output_tokens_details")
     return Usage(
