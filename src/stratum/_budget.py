@@ -150,17 +150,19 @@ class Envelope:
         self.unpriced_calls = 0
         self.events: list[BudgetEvent] = []
         self._crossed: set[tuple[str, float]] = set()
+        # The chain never changes after creation: compute what every reservation asks once.
+        self._chain: tuple[Envelope, ...] = (self, *parent._chain) if parent is not None else (self,)
+        deadlines = [env.deadline for env in self._chain if env.deadline is not None]
+        self._nearest_deadline: float | None = min(deadlines) if deadlines else None
+        self._caps_output = any(env.budget.usd is not None or env.budget.tokens is not None for env in self._chain)
+        self._needs_price = any(env.budget.usd is not None for env in self._chain)
+        self._tracks_thresholds = bool(self.budget.thresholds) and self.budget.is_limited
 
     # -- reading ---------------------------------------------------------------------------
 
-    def chain(self) -> list[Envelope]:
+    def chain(self) -> tuple[Envelope, ...]:
         """This envelope and its ancestors, innermost first."""
-        out: list[Envelope] = []
-        env: Envelope | None = self
-        while env is not None:
-            out.append(env)
-            env = env.parent
-        return out
+        return self._chain
 
     @property
     def elapsed_ms(self) -> float:
@@ -205,11 +207,9 @@ class Envelope:
 
     def seconds_left(self) -> float | None:
         """Seconds before the nearest deadline in the chain (None: no deadline anywhere)."""
-        now = time.monotonic()
-        deadlines = [env.deadline for env in self.chain() if env.deadline is not None]
-        if not deadlines:
+        if self._nearest_deadline is None:
             return None
-        return min(deadlines) - now
+        return self._nearest_deadline - time.monotonic()
 
     def _tightest_deadline(self) -> Envelope | None:
         limited = [env for env in self.chain() if env.deadline is not None]
@@ -237,11 +237,11 @@ class Envelope:
 
     def needs_output_cap(self) -> bool:
         """True when some envelope in the chain limits USD or tokens."""
-        return any(env.budget.usd is not None or env.budget.tokens is not None for env in self.chain())
+        return self._caps_output
 
     def needs_price(self) -> bool:
         """True when some envelope in the chain limits USD."""
-        return any(env.budget.usd is not None for env in self.chain())
+        return self._needs_price
 
     # -- reserving and settling --------------------------------------------------------------
 
@@ -251,7 +251,7 @@ class Envelope:
         Lowers the output cap to what fits; raises `BudgetExceeded` before sending when not even
         `MIN_OUTPUT_TOKENS` fit, and `UnknownPriceError` when a `usd` limit meets an unknown price.
         """
-        chain = self.chain()
+        chain = self._chain
         with self._lock:
             self.check_time()
             out = max_tokens
@@ -324,13 +324,14 @@ class Envelope:
         with self._lock:
             if reservation is not None:
                 self._release_locked(reservation)
-            for env in self.chain():
+            for env in self._chain:
                 if cost is None:
                     env.unpriced_calls += 1
                 else:
                     env.spent_usd += cost
                 env.spent_tokens += usage.total_tokens
-                fired.extend((env, event) for event in env._cross_thresholds())
+                if env._tracks_thresholds:
+                    fired.extend((env, event) for event in env._cross_thresholds())
         for env, event in fired:
             callback = env.budget.on_threshold
             if callback is not None:

@@ -295,6 +295,11 @@ class OutputSpec:
         """Parse and validate `text`; raise `OutputError` with readable violations."""
         if self.kind == "text":
             return text
+        if self.kind == "contract":
+            try:  # the common case, parsed and validated in one pass by pydantic-core
+                return self.adapter.validate_json(text)
+            except ValidationError:
+                pass  # fences, or a real problem: the lenient path below explains it
         payload = _strip_fences(text)
         try:
             data: Any = json.loads(payload)

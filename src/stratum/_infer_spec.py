@@ -21,6 +21,9 @@ __all__ = ("CacheScope", "InferSpec", "build_spec")
 
 CacheScope = Literal["none", "session", "global"]
 
+_REQUIRED = object()
+"""Marks a parameter without a default in `InferSpec.defaults`."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InferSpec:
@@ -49,11 +52,27 @@ class InferSpec:
     agree_on: str | None
     threshold: int | None
 
+    defaults: tuple[tuple[str, Any], ...] = ()
+    """(name, default) of every parameter in order, `_REQUIRED` when it has none (fast binding)."""
+
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Bind call arguments with defaults applied; raise TypeError like a normal call."""
-        bound = self.signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        return dict(bound.arguments)
+        if not args and self.defaults:
+            # Keyword-only call (the usual style): no need for Signature.bind's general machinery.
+            bound: dict[str, Any] = {}
+            for name, default in self.defaults:
+                if name in kwargs:
+                    bound[name] = kwargs[name]
+                elif default is not _REQUIRED:
+                    bound[name] = default
+                else:
+                    break
+            else:
+                if len(kwargs) == sum(1 for name in kwargs if name in bound):
+                    return bound
+        full = self.signature.bind(*args, **kwargs)
+        full.apply_defaults()
+        return dict(full.arguments)
 
 
 def _check_body(fn: Callable[..., Any], where: str) -> None:
@@ -167,7 +186,12 @@ def build_spec(
         result_fields=output.fields,
     )
     givens = compile_checks(given, kind="given", where=where, params=params)
+    simple = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in signature.parameters.values())
+    defaults = tuple(
+        (p.name, _REQUIRED if p.default is p.empty else p.default) for p in signature.parameters.values()
+    )
     return InferSpec(
+        defaults=defaults if simple else (),
         fn=fn,
         qualname=getattr(fn, "__qualname__", repr(fn)),
         signature=signature.replace(return_annotation=signature.return_annotation),

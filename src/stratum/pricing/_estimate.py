@@ -67,6 +67,12 @@ def count_text_tokens(text: str, encoding_name: str | None) -> int:
     return len(encoding(encoding_name).encode_ordinary(text))
 
 
+@functools.lru_cache(maxsize=2048)
+def _fixed_text_tokens(text: str, encoding_name: str | None) -> int:
+    """`count_text_tokens` for text that repeats across calls (system messages: intent + context)."""
+    return count_text_tokens(text, encoding_name)
+
+
 @dataclass(frozen=True, slots=True)
 class _SchemaKey:
     """Caches a schema's token count by its contract hash (the schema itself is not hashable)."""
@@ -103,7 +109,10 @@ def estimate(
     from stratum.pricing._catalog import LOCAL_PROVIDERS
 
     name = None if provider in LOCAL_PROVIDERS else encoding_name_for(call.model)
-    tokens = sum(count_text_tokens(m.content, name) + MESSAGE_OVERHEAD_TOKENS for m in call.messages)
+    tokens = len(call.messages) * MESSAGE_OVERHEAD_TOKENS
+    for m in call.messages:
+        count = _fixed_text_tokens if m.role == "system" else count_text_tokens
+        tokens += count(m.content, name)
     if call.output_schema is not None:
         if call.contract_hash:
             tokens += _schema_tokens(_SchemaKey(call.contract_hash, name, call.output_schema))
