@@ -157,6 +157,16 @@ class Envelope:
         self._caps_output = any(env.budget.usd is not None or env.budget.tokens is not None for env in self._chain)
         self._needs_price = any(env.budget.usd is not None for env in self._chain)
         self._tracks_thresholds = bool(self.budget.thresholds) and self.budget.is_limited
+        # First threshold per axis, precomputed so most settlements skip threshold work.
+        first = min(self.budget.thresholds) if self._tracks_thresholds else None
+        self._marks: tuple[Decimal | None, float | None, float | None] | None = None
+        if first is not None:
+            budget = self.budget
+            self._marks = (
+                None if budget.usd is None else budget.usd * Decimal(str(first)),
+                None if budget.tokens is None else budget.tokens * first,
+                None if budget.ms is None else budget.ms * first,
+            )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -339,8 +349,19 @@ class Envelope:
         return [event for _, event in fired]
 
     def _cross_thresholds(self) -> list[BudgetEvent]:
-        events: list[BudgetEvent] = []
         budget = self.budget
+        # Cheap exit for the common case: no axis has reached its next uncrossed threshold.
+        marks = self._marks
+        if marks is None:
+            return []
+        usd_mark, tokens_mark, ms_mark = marks
+        if not (
+            (usd_mark is not None and self.spent_usd >= usd_mark)
+            or (tokens_mark is not None and self.spent_tokens >= tokens_mark)
+            or (ms_mark is not None and self.elapsed_ms >= ms_mark)
+        ):
+            return []
+        events: list[BudgetEvent] = []
         for axis, fraction in self._fractions().items():
             for threshold in budget.thresholds:
                 if fraction >= threshold and (axis, threshold) not in self._crossed:
@@ -355,7 +376,24 @@ class Envelope:
                         spent, limit = self.elapsed_ms, budget.ms or 0.0
                     events.append(BudgetEvent(axis, threshold, fraction, spent, limit, self.flow_id))
         self.events.extend(events)
+        self._marks = self._next_marks()
         return events
+
+    def _next_marks(self) -> tuple[Decimal | None, float | None, float | None] | None:
+        """Per axis, the spending at which its next uncrossed threshold falls (None: none left)."""
+        if not self._tracks_thresholds:
+            return None
+        budget = self.budget
+
+        def mark(axis: str, limit: float | Decimal | None) -> float | None:
+            if limit is None:
+                return None
+            open_ = [t for t in budget.thresholds if (axis, t) not in self._crossed]
+            return float(limit) * min(open_) if open_ else None
+
+        usd = mark("usd", budget.usd)
+        marks = (None if usd is None else Decimal(str(usd)), mark("tokens", budget.tokens), mark("ms", budget.ms))
+        return None if marks == (None, None, None) else marks
 
     def __repr__(self) -> str:
         return (

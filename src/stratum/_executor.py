@@ -224,7 +224,12 @@ def _attempt(
 
 
 async def _complete(provider: Provider, call: CallSpec, timeout: float | None) -> Completion:
-    """`provider.complete(call)`, raising TimeoutError after `timeout` seconds."""
+    """`provider.complete(call)`, raising TimeoutError after `timeout` seconds.
+
+    Providers that declare `enforces_deadline = True` (the built-in HTTP providers: every
+    request phase and every backoff is bounded by `call.timeout`, and they raise
+    `BudgetExceeded(axis="ms")` themselves) skip the extra cancel scope.
+    """
     if timeout is None:
         return await provider.complete(call)
     try:
@@ -283,6 +288,7 @@ async def execute(
         )
         price = resolve_price(label, resolved.provider, provider_name, resolved.model)
         schema_overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
+        enforces_deadline: bool = getattr(resolved.provider, "enforces_deadline", False)
         messages: tuple[Message, ...] = prompt.messages
         attempt_hash = prompt.hash
         last_parse_failed = False
@@ -331,7 +337,10 @@ async def execute(
                 )
             sent = time.monotonic()
             try:
-                completion = await _complete(resolved.provider, call, timeout)
+                if timeout is None or enforces_deadline:
+                    completion = await resolved.provider.complete(call)
+                else:
+                    completion = await _complete(resolved.provider, call, timeout)
             except TimeoutError as exc:
                 if env is not None and reservation is not None:
                     env.release(reservation)

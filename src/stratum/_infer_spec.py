@@ -57,18 +57,23 @@ class InferSpec:
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Bind call arguments with defaults applied; raise TypeError like a normal call."""
-        if not args and self.defaults:
-            # Keyword-only call (the usual style): no need for Signature.bind's general machinery.
+        if self.defaults and len(args) <= len(self.defaults):
+            # Plain parameters only: no need for Signature.bind's general machinery. Anything
+            # unusual (a missing or unknown argument) falls through to it for the TypeError.
             bound: dict[str, Any] = {}
-            for name, default in self.defaults:
-                if name in kwargs:
+            for index, (name, default) in enumerate(self.defaults):
+                if index < len(args):
+                    if name in kwargs:
+                        break
+                    bound[name] = args[index]
+                elif name in kwargs:
                     bound[name] = kwargs[name]
                 elif default is not _REQUIRED:
                     bound[name] = default
                 else:
                     break
             else:
-                if len(kwargs) == sum(1 for name in kwargs if name in bound):
+                if all(name in bound for name in kwargs):
                     return bound
         full = self.signature.bind(*args, **kwargs)
         full.apply_defaults()
@@ -186,7 +191,7 @@ def build_spec(
         result_fields=output.fields,
     )
     givens = compile_checks(given, kind="given", where=where, params=params)
-    simple = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in signature.parameters.values())
+    simple = all(p.kind is p.POSITIONAL_OR_KEYWORD for p in signature.parameters.values())
     defaults = tuple(
         (p.name, _REQUIRED if p.default is p.empty else p.default) for p in signature.parameters.values()
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratum._model import CallSpec
+from stratum.pricing._catalog import LOCAL_PROVIDERS
 from stratum.pricing._encodings import encoding, encoding_name_for
 
 __all__ = ("INPUT_SAFETY_MARGIN", "MESSAGE_OVERHEAD_TOKENS", "SCHEMA_OVERHEAD_TOKENS", "Estimate", "count_text_tokens", "estimate", "estimate_text_tokens")
@@ -106,8 +107,6 @@ def estimate(
         est.reserved_input_tokens   # est.input_tokens × INPUT_SAFETY_MARGIN, rounded up
         ```
     """
-    from stratum.pricing._catalog import LOCAL_PROVIDERS
-
     name = None if provider in LOCAL_PROVIDERS else encoding_name_for(call.model)
     tokens = len(call.messages) * MESSAGE_OVERHEAD_TOKENS
     for m in call.messages:

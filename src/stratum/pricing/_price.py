@@ -70,15 +70,12 @@ class Price:
         """USD cost of `usage` (input includes cache reads and writes, priced at their rates)."""
         cached = usage.cached_input_tokens
         written = usage.cache_write_tokens
-        plain = max(usage.input_tokens - cached - written, 0)
-        cached_rate = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
-        write_rate = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
-        total = (
-            plain * self.input_per_mtok
-            + cached * cached_rate
-            + written * write_rate
-            + usage.output_tokens * self.output_per_mtok
-        )
+        total = usage.output_tokens * self.output_per_mtok
+        if cached or written:
+            cached_rate = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+            write_rate = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
+            total += cached * cached_rate + written * write_rate
+        total += max(usage.input_tokens - cached - written, 0) * self.input_per_mtok
         return total / _MILLION
 
     def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal:

@@ -122,6 +122,8 @@ class _HTTPProvider:
     name: str
     model_name: str | None
     price: Price | None
+    enforces_deadline = True
+    """Every request phase and backoff is bounded by `call.timeout` (see `_executor._complete`)."""
 
     def __init__(
         self,
