@@ -287,7 +287,7 @@ class Envelope:
                         raise UnknownPriceError(
                             f"no price is known for {model!r} and the call runs under a usd budget; "
                             f"set one with stratum.configure(prices={{{model!r}: Price(input_per_mtok=..., "
-                            "output_per_mtok=...)}}) or remove the usd limit",
+                            "output_per_mtok=...)}) or remove the usd limit",
                             model=model,
                         )
                     left = limit_usd - env.spent_usd - env.reserved_usd

@@ -72,11 +72,13 @@ def resolve_price(
     if own is not None:
         return own
     default = prices.get(f"{provider_name}:*")
-    if returned_model:
-        found = catalog_price(provider_name, returned_model)
-        if found is not None:
-            return found
-    found = catalog_price(provider_name, model_name)
-    if found is not None:
-        return found
+    # A provider registered under a name of the user's (`configure(providers={"work": OpenAI()})`)
+    # still prices as what it is: try its own name after the one in the model string.
+    own_name: str = getattr(provider, "name", provider_name)
+    for catalog_name in (provider_name, own_name) if own_name != provider_name else (provider_name,):
+        for model in (returned_model, model_name):
+            if model:
+                found = catalog_price(catalog_name, model)
+                if found is not None:
+                    return found
     return default
