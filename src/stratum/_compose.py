@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from stratum._config import current_settings
 from stratum._ensure import run_ensure
 from stratum._executor import CallOutcome, execute, record_call, resolve_for
 from stratum._flows import new_id
-from stratum._group import group
+from stratum._group import Group, group
 from stratum._infer_spec import InferSpec
 from stratum._parallel import Failure, Success
 from stratum._probabilistic import Probabilistic
@@ -102,22 +102,27 @@ def labels(spec: InferSpec, override: Any) -> tuple[str, str]:
     return resolved.label, resolved.provider_name
 
 
+def spec_group(spec: InferSpec, bound: Mapping[str, Any], override: Any, meta: Mapping[str, Any]) -> AbstractContextManager[Group]:
+    """The parent record of one composed call of `spec` (members link to it by `parent_id`)."""
+    label, provider = labels(spec, override)
+    return group(
+        spec.qualname,
+        meta=meta,
+        bound=bound,
+        opaque=spec.opaque_params,
+        model=label,
+        provider=provider,
+        contract_hash=spec.output.hash,
+    )
+
+
 async def _quorum(
     spec: InferSpec, bound: Mapping[str, Any], override: Any, extra_sections: tuple[str, ...], meta: Mapping[str, Any]
 ) -> Any:
     size, need, field = spec.quorum or 0, spec.threshold or 0, spec.agree_on
-    label, provider = labels(spec, override)
     info = {**meta, "kind": "quorum", "quorum": size, "threshold": need, "agree_on": field}
     with (
-        group(
-            spec.qualname,
-            meta=info,
-            bound=bound,
-            opaque=spec.opaque_params,
-            model=label,
-            provider=provider,
-            contract_hash=spec.output.hash,
-        ) as parent,
+        spec_group(spec, bound, override, info) as parent,
         pooled(spec) as member,
     ):
         thunks = [
@@ -230,17 +235,8 @@ async def _cached(
 async def _sampled(
     spec: InferSpec, bound: Mapping[str, Any], override: Any, extra_sections: tuple[str, ...], meta: Mapping[str, Any], n: int
 ) -> list[Any]:
-    label, provider = labels(spec, override)
     with (
-        group(
-            spec.qualname,
-            meta={**meta, "kind": "sample", "samples": n, "agree_on": spec.agree_on},
-            bound=bound,
-            opaque=spec.opaque_params,
-            model=label,
-            provider=provider,
-            contract_hash=spec.output.hash,
-        ) as parent,
+        spec_group(spec, bound, override, {**meta, "kind": "sample", "samples": n, "agree_on": spec.agree_on}) as parent,
         pooled(spec) as member,
     ):
         # Samples skip the cache: n copies of one cached answer would measure nothing.

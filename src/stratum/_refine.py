@@ -19,10 +19,9 @@ from typing import Any, Generic, ParamSpec, TypeVar
 from stratum import _context
 from stratum._call import attach
 from stratum._compiler import _jsonable  # pyright: ignore[reportPrivateUsage]
-from stratum._compose import labels, pooled, run_composed
+from stratum._compose import pooled, run_composed, spec_group
 from stratum._decorators import InferFunction
 from stratum._executor import check_given
-from stratum._group import group
 from stratum._invoke import run_stub
 from stratum._routing import route_for
 from stratum.exceptions import ConvergenceFailure, StratumCompileError
@@ -153,19 +152,10 @@ class RefineFunction(InferFunction[P, R], Generic[P, R]):
         override = own if own is not None else inner_model
         if inner_stub is None:
             check_given(spec, bound)
-        label, provider = labels(spec, override)
         history: list[Any] = []
         info = {**(meta or {}), "kind": "refine", "max_iterations": self.max_iterations}
         with (
-            group(
-                spec.qualname,
-                meta=info,
-                bound=bound,
-                opaque=spec.opaque_params,
-                model=label,
-                provider=provider,
-                contract_hash=spec.output.hash,
-            ) as parent,
+            spec_group(spec, bound, override, info) as parent,
             pooled(spec) as member,
         ):
             member, full = attach(member, bound, extra_opaque or {})

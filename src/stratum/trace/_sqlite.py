@@ -144,6 +144,24 @@ def _read(path: Path, sql: str, args: Sequence[Any]) -> list[Any]:
         conn.close()
 
 
+def _query(
+    path: str | os.PathLike[str],
+    table: str,
+    kind: type[Any],
+    filters: list[tuple[str, Any]],
+    limit: int | None,
+) -> list[Any]:
+    """Rows of `table` decoded as `kind`, oldest first (`limit`: the most recent N)."""
+    where, args = _where(filters)
+    sql = f"SELECT data FROM {table}{where} ORDER BY started_at DESC, rowid DESC"  # noqa: S608 - fixed clauses
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    rows = _read(Path(path), sql, args)
+    found = [r for r in (decode(json.loads(row[0])) for row in rows) if isinstance(r, kind)]
+    return found[::-1]
+
+
 def query_records(
     path: str | os.PathLike[str],
     *,
@@ -155,22 +173,14 @@ def query_records(
     limit: int | None = None,
 ) -> list[TraceRecord]:
     """Call records in a SQLite trace store, oldest first, filtered as asked."""
-    where, args = _where(
-        [
-            ("flow_id = ?", flow_id),
-            ("function = ?", function),
-            ("status = ?", status),
-            ("started_at >= ?", _when(since)),
-            ("started_at < ?", _when(until)),
-        ]
-    )
-    sql = f"SELECT data FROM records{where} ORDER BY started_at DESC, rowid DESC"  # noqa: S608 - fixed clauses
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    rows = _read(Path(path), sql, args)
-    found = [r for r in (decode(json.loads(row[0])) for row in rows) if isinstance(r, TraceRecord)]
-    return found[::-1]
+    filters = [
+        ("flow_id = ?", flow_id),
+        ("function = ?", function),
+        ("status = ?", status),
+        ("started_at >= ?", _when(since)),
+        ("started_at < ?", _when(until)),
+    ]
+    return _query(path, "records", TraceRecord, filters, limit)
 
 
 def query_flows(
@@ -184,22 +194,14 @@ def query_flows(
     limit: int | None = None,
 ) -> list[FlowRecord]:
     """Flow records in a SQLite trace store, oldest first (`limit`: the most recent N)."""
-    where, args = _where(
-        [
-            ("flow_id = ?", flow_id),
-            ("name = ?", name),
-            ("status = ?", status),
-            ("started_at >= ?", _when(since)),
-            ("started_at < ?", _when(until)),
-        ]
-    )
-    sql = f"SELECT data FROM flows{where} ORDER BY started_at DESC, rowid DESC"  # noqa: S608 - fixed clauses
-    if limit is not None:
-        sql += " LIMIT ?"
-        args.append(limit)
-    rows = _read(Path(path), sql, args)
-    found = [r for r in (decode(json.loads(row[0])) for row in rows) if isinstance(r, FlowRecord)]
-    return found[::-1]
+    filters = [
+        ("flow_id = ?", flow_id),
+        ("name = ?", name),
+        ("status = ?", status),
+        ("started_at >= ?", _when(since)),
+        ("started_at < ?", _when(until)),
+    ]
+    return _query(path, "flows", FlowRecord, filters, limit)
 
 
 def read_drops(path: str | os.PathLike[str]) -> int:
