@@ -81,7 +81,7 @@ class Budget:
         ```
     """
 
-    __slots__ = ("ms", "on_threshold", "thresholds", "tokens", "usd")
+    __slots__ = ("first_marks", "ms", "on_threshold", "thresholds", "tokens", "usd")
 
     def __init__(
         self,
@@ -102,6 +102,17 @@ class Budget:
         self.tokens: int | None = tokens
         self.on_threshold = on_threshold
         self.thresholds: tuple[float, ...] = tuple(sorted(thresholds))
+        first = self.thresholds[0] if self.thresholds else None
+        self.first_marks: tuple[Decimal | None, float | None, float | None] | None = (
+            None
+            if first is None or not self.is_limited
+            else (
+                None if self.usd is None else self.usd * Decimal(str(first)),
+                None if self.tokens is None else self.tokens * first,
+                None if self.ms is None else self.ms * first,
+            )
+        )
+        """Per axis, the spending at which the first threshold falls (precomputed for envelopes)."""
 
     @property
     def is_limited(self) -> bool:
@@ -157,16 +168,8 @@ class Envelope:
         self._caps_output = any(env.budget.usd is not None or env.budget.tokens is not None for env in self._chain)
         self._needs_price = any(env.budget.usd is not None for env in self._chain)
         self._tracks_thresholds = bool(self.budget.thresholds) and self.budget.is_limited
-        # First threshold per axis, precomputed so most settlements skip threshold work.
-        first = min(self.budget.thresholds) if self._tracks_thresholds else None
-        self._marks: tuple[Decimal | None, float | None, float | None] | None = None
-        if first is not None:
-            budget = self.budget
-            self._marks = (
-                None if budget.usd is None else budget.usd * Decimal(str(first)),
-                None if budget.tokens is None else budget.tokens * first,
-                None if budget.ms is None else budget.ms * first,
-            )
+        # Per axis, where the next threshold falls: most settlements compare and skip.
+        self._marks = self.budget.first_marks
 
     # -- reading ---------------------------------------------------------------------------
 
