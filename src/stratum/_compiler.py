@@ -80,8 +80,6 @@ class Prompt:
 
 def compile_prompt(
     *,
-    intent: str,
-    context: Sequence[str],
     system: str,
     template_hash: str,
     bound: Mapping[str, Any],
@@ -93,7 +91,6 @@ def compile_prompt(
     `system` is the precomputed intent + context text; `extra_sections` (e.g. refine feedback)
     come after the inputs.
     """
-    del intent, context
     lines: list[str] = []
     attachments: dict[str, Any] = {}
     for name, value in bound.items():

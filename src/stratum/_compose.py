@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from stratum import _context
 from stratum._budget import Envelope
 from stratum._cache import cache_key, global_get, global_put, is_missing
-from stratum._compiler import _jsonable, compile_prompt  # pyright: ignore[reportPrivateUsage]
+from stratum._compiler import _jsonable  # pyright: ignore[reportPrivateUsage]
 from stratum._config import current_settings
 from stratum._ensure import run_ensure
 from stratum._executor import CallOutcome, execute, record_call, resolve_for
@@ -179,15 +179,7 @@ async def _cached(
         resolved = resolve_for(spec, override)
     except StratumError:
         return await _once(spec, bound, override, extra_sections, meta)  # the executor reports it
-    prompt = compile_prompt(
-        intent=spec.intent,
-        context=spec.context,
-        system=spec.system,
-        template_hash=spec.template_hash,
-        bound=bound,
-        opaque_params=spec.opaque_params,
-        extra_sections=extra_sections,
-    )
+    prompt = spec.compile(bound, extra_sections)
     key = cache_key(spec, bound, model=resolved.label, prompt_hash=prompt.hash)
     found: Any
     if scope == "session":

@@ -13,7 +13,7 @@ import anyio
 
 from stratum import _context
 from stratum._budget import BudgetEvent, Envelope, Reservation
-from stratum._compiler import Prompt, compile_prompt, retry_messages
+from stratum._compiler import Prompt, retry_messages
 from stratum._config import current_settings
 from stratum._contracts import OutputError
 from stratum._ensure import run_ensure, run_given
@@ -277,15 +277,7 @@ async def execute(
     try:
         resolved = resolve_for(spec, override)
         label, provider_name = resolved.label, resolved.provider_name
-        prompt = compile_prompt(
-            intent=spec.intent,
-            context=spec.context,
-            system=spec.system,
-            template_hash=spec.template_hash,
-            bound=bound,
-            opaque_params=spec.opaque_params,
-            extra_sections=extra_sections,
-        )
+        prompt = spec.compile(bound, extra_sections)
         price = resolve_price(label, resolved.provider, provider_name, resolved.model)
         schema_overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
         enforces_deadline: bool = getattr(resolved.provider, "enforces_deadline", False)

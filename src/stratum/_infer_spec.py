@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from stratum._budget import Budget
-from stratum._compiler import prompt_hash
+from stratum._compiler import Prompt, compile_prompt, prompt_hash
 from stratum._contracts import OutputSpec, is_opaque, output_spec
 from stratum._ensure import Check, compile_checks
 from stratum.exceptions import StratumCompileError
@@ -54,6 +54,16 @@ class InferSpec:
 
     defaults: tuple[tuple[str, Any], ...] = ()
     """(name, default) of every parameter in order, `_REQUIRED` when it has none (fast binding)."""
+
+    def compile(self, bound: Mapping[str, Any], extra_sections: tuple[str, ...] = ()) -> Prompt:
+        """The compiled first-attempt prompt of a call with these bound inputs."""
+        return compile_prompt(
+            system=self.system,
+            template_hash=self.template_hash,
+            bound=bound,
+            opaque_params=self.opaque_params,
+            extra_sections=extra_sections,
+        )
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Bind call arguments with defaults applied; raise TypeError like a normal call."""
