@@ -19,7 +19,7 @@ import anyio
 from stratum import _context
 from stratum._budget import Budget, Envelope
 from stratum._contracts import caller_namespace
-from stratum._executor import CallOutcome, check_given, record_call
+from stratum._executor import CallOutcome, check_given, execute, record_call
 from stratum._flows import FlowRun, new_id
 from stratum._infer_spec import InferSpec, build_spec
 from stratum._invoke import dispatch, run_stub
@@ -53,17 +53,22 @@ class InferFunction(Generic[P, R]):
 
     def __init__(self, spec: InferSpec) -> None:
         self.spec = spec
+        self._plain = not spec.givens and spec.stable and spec.quorum is None and spec.cache == "none"
+        """No preconditions and no composition: a call is the attempt loop itself."""
         functools.update_wrapper(self, spec.fn)
         self.__signature__ = spec.signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        # Routing (stubs, use_model) is read when the function is called, like every setting.
         bound = self.spec.bind(args, kwargs)
-        return self._run(bound)
-
-    async def _run(self, bound: dict[str, Any]) -> R:
         stub, override = route_for(self)
         if stub is not None:
-            return await run_stub(self.spec, stub, bound)
+            return run_stub(self.spec, stub, bound)
+        if self._plain:
+            return execute(self.spec, bound, override=override)
+        return self._run(bound, override)
+
+    async def _run(self, bound: dict[str, Any], override: Any) -> R:
         check_given(self.spec, bound)
         return await dispatch(self.spec, bound, override)
 

@@ -124,11 +124,10 @@ class RefineFunction(InferFunction[P, R], Generic[P, R]):
         self.feedback = feedback
         self.max_iterations = max_iterations
         self._checked = False
+        self._plain = False  # every call runs the refine loop below
 
-    async def _run(self, bound: dict[str, Any]) -> R:
-        stub, _ = route_for(self)
-        if stub is not None:
-            return await run_stub(self.spec, stub, bound)
+    async def _run(self, bound: dict[str, Any], override: Any) -> R:
+        del override  # the refine loop routes each iteration itself
         return await self._invoke_with(bound)
 
     async def _invoke_with(
