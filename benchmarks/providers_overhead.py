@@ -80,7 +80,7 @@ def raw_round(base_url: str, calls: int, concurrency: int) -> float:
                 response.raise_for_status()
                 return RawCity.model_validate_json(response.json()["choices"][0]["message"]["content"])
 
-            await run_workers(min(concurrency, 50), concurrency, one)  # warm-up
+            await run_workers(max(concurrency, 50), concurrency, one)  # warm-up
             start = time.process_time()
             await run_workers(calls, concurrency, one)
             return (time.process_time() - start) / calls
@@ -96,7 +96,7 @@ def stratum_round(base_url: str, calls: int, concurrency: int) -> float:
 
     async def main() -> float:
         with stratum.configure(providers={"bench": provider}, prices={"bench:bench-model": Price(1, 2)}):
-            await run_workers(min(concurrency, 50), concurrency, lambda: locate("romantic"))  # warm-up
+            await run_workers(max(concurrency, 50), concurrency, lambda: locate("romantic"))  # warm-up
             stratum.trace.clear()
             start = time.process_time()
             await run_workers(calls, concurrency, lambda: locate("romantic"))
