@@ -18,6 +18,7 @@ from stratum.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from stratum._model import Provider
+    from stratum.providers._registry import ResolvedModel
     from stratum.pricing import Price
     from stratum.trace import MemorySink, TraceSink
 
@@ -46,6 +47,8 @@ class Settings:
     memory: MemorySink = field(default_factory=_new_memory_sink)
     builtin_providers: dict[str, Provider] = field(default_factory=dict[str, "Provider"])
     """Built-in providers made on first use (one pooled HTTP client each); a cache, not config."""
+    resolved_models: dict[str, ResolvedModel] = field(default_factory=dict[str, "ResolvedModel"])
+    """Model strings already resolved under these settings; a cache, not config."""
 
 
 @functools.cache
@@ -118,6 +121,9 @@ def configure(
                 )
         changes["providers"] = MappingProxyType({**current.providers, **providers})
         changes["builtin_providers"] = {}
+    # Resolution depends on providers and on nothing else configure sets, but a fresh cache per
+    # Settings object keeps the rule simple: new settings, new cache.
+    changes["resolved_models"] = {}
     if prices is not None:
         from stratum.pricing import Price
 

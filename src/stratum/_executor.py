@@ -30,7 +30,7 @@ from stratum.exceptions import (
     RefusalError,
     StratumError,
 )
-from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate
+from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate_parts
 from stratum.pricing._resolve import resolve_price
 from stratum.providers._registry import ResolvedModel, resolve_model
 from stratum.trace import AttemptRecord, TraceRecord, emit
@@ -287,20 +287,15 @@ async def execute(
         last_text = ""
         violations: tuple[str, ...] = ()
         for attempt in range(spec.retries + 1):
-            call = CallSpec(
-                model=resolved.model,
-                messages=messages,
-                output_schema=spec.output.schema,
-                output_name=spec.output.name,
-                max_tokens=spec.max_tokens,
-                temperature=spec.temperature,
-                function=spec.qualname,
-                attempt=attempt,
-                prompt_hash=prompt.hash,
-                contract_hash=spec.output.hash,
-                attachments=prompt.attachments,
+            est = estimate_parts(
+                resolved.model,
+                messages,
+                spec.output.schema,
+                spec.output.hash,
+                spec.max_tokens,
+                provider_name,
+                schema_overhead=schema_overhead,
             )
-            est = estimate(call, provider_name, schema_overhead=schema_overhead)
             timeout: float | None = None
             max_tokens = spec.max_tokens
             if env is not None:
@@ -313,20 +308,20 @@ async def execute(
                     raise
                 max_tokens = reservation.max_tokens
                 timeout = env.seconds_left()
-                call = CallSpec(
-                    model=call.model,
-                    messages=call.messages,
-                    output_schema=call.output_schema,
-                    output_name=call.output_name,
-                    max_tokens=max_tokens,
-                    temperature=call.temperature,
-                    timeout=timeout,
-                    function=call.function,
-                    attempt=attempt,
-                    prompt_hash=call.prompt_hash,
-                    contract_hash=call.contract_hash,
-                    attachments=call.attachments,
-                )
+            call = CallSpec(
+                model=resolved.model,
+                messages=messages,
+                output_schema=spec.output.schema,
+                output_name=spec.output.name,
+                max_tokens=max_tokens,
+                temperature=spec.temperature,
+                timeout=timeout,
+                function=spec.qualname,
+                attempt=attempt,
+                prompt_hash=prompt.hash,
+                contract_hash=spec.output.hash,
+                attachments=prompt.attachments,
+            )
             sent = time.monotonic()
             try:
                 if timeout is None or enforces_deadline:

@@ -13,15 +13,24 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratum._model import CallSpec
+from stratum._model import CallSpec, Message
 from stratum.pricing._catalog import LOCAL_PROVIDERS
 from stratum.pricing._encodings import encoding, encoding_name_for
 
-__all__ = ("INPUT_SAFETY_MARGIN", "MESSAGE_OVERHEAD_TOKENS", "SCHEMA_OVERHEAD_TOKENS", "Estimate", "count_text_tokens", "estimate", "estimate_text_tokens")
+__all__ = (
+    "INPUT_SAFETY_MARGIN",
+    "MESSAGE_OVERHEAD_TOKENS",
+    "SCHEMA_OVERHEAD_TOKENS",
+    "Estimate",
+    "count_text_tokens",
+    "estimate",
+    "estimate_parts",
+    "estimate_text_tokens",
+)
 
 INPUT_SAFETY_MARGIN = 1.15
 """Multiplier applied to estimated input tokens when reserving budget."""
@@ -107,22 +116,44 @@ def estimate(
         est.reserved_input_tokens   # est.input_tokens × INPUT_SAFETY_MARGIN, rounded up
         ```
     """
-    name = None if provider in LOCAL_PROVIDERS else encoding_name_for(call.model)
-    tokens = len(call.messages) * MESSAGE_OVERHEAD_TOKENS
-    for m in call.messages:
+    return estimate_parts(
+        call.model,
+        call.messages,
+        call.output_schema,
+        call.contract_hash,
+        call.max_tokens,
+        provider,
+        schema_overhead=schema_overhead,
+    )
+
+
+def estimate_parts(
+    model: str,
+    messages: Sequence[Message],
+    output_schema: Mapping[str, Any] | None,
+    contract_hash: str,
+    max_tokens: int | None,
+    provider: str | None,
+    *,
+    schema_overhead: int = SCHEMA_OVERHEAD_TOKENS,
+) -> Estimate:
+    """`estimate` from the parts of a call, before the `CallSpec` exists (the executor's path)."""
+    name = None if provider in LOCAL_PROVIDERS else encoding_name_for(model)
+    tokens = len(messages) * MESSAGE_OVERHEAD_TOKENS
+    for m in messages:
         count = _fixed_text_tokens if m.role == "system" else count_text_tokens
         tokens += count(m.content, name)
-    if call.output_schema is not None:
-        if call.contract_hash:
-            tokens += _schema_tokens(_SchemaKey(call.contract_hash, name, call.output_schema))
+    if output_schema is not None:
+        if contract_hash:
+            tokens += _schema_tokens(_SchemaKey(contract_hash, name, output_schema))
         else:
-            tokens += count_text_tokens(json.dumps(call.output_schema, separators=(",", ":")), name)
+            tokens += count_text_tokens(json.dumps(output_schema, separators=(",", ":")), name)
         if name is None:
             tokens += schema_overhead
     return Estimate(
         input_tokens=tokens,
         reserved_input_tokens=math.ceil(tokens * INPUT_SAFETY_MARGIN),
-        output_tokens=call.max_tokens,
+        output_tokens=max_tokens,
         approximate=name is None,
         encoding=name,
     )

@@ -55,8 +55,11 @@ def resolve_model(model: str | Provider) -> ResolvedModel:
     if not isinstance(model, str):
         name = getattr(model, "model_name", None) or model.name
         return ResolvedModel(model, model.name, name, model.name if name == model.name else f"{model.name}:{name}")
-    provider_name, name = split_model_string(model)
     settings = current_settings()
+    cached = settings.resolved_models.get(model)
+    if cached is not None:
+        return cached
+    provider_name, name = split_model_string(model)
     provider = settings.providers.get(provider_name) or settings.builtin_providers.get(provider_name)
     if provider is None:
         factories = builtin_factories()
@@ -70,4 +73,6 @@ def resolve_model(model: str | Provider) -> ResolvedModel:
             )
         provider = factory()
         settings.builtin_providers[provider_name] = provider
-    return ResolvedModel(provider, provider_name, name, f"{provider_name}:{name}")
+    resolved = ResolvedModel(provider, provider_name, name, f"{provider_name}:{name}")
+    settings.resolved_models[model] = resolved
+    return resolved

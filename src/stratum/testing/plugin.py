@@ -157,7 +157,7 @@ def _network_open(item: pytest.Item, found: Cassette | None) -> bool:
 def _test_scope(item: pytest.Item, snapshot: _Snapshot) -> Generator[None, None, None]:
     found = _cassette(item)
     # A fresh provider cache: pooled HTTP clients are bound to one event loop.
-    settings = replace(snapshot.settings, builtin_providers={})
+    settings = replace(snapshot.settings, builtin_providers={}, resolved_models={})
     var = _context.settings_var()
     token = var.set(settings)
     try:
