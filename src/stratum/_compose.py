@@ -7,9 +7,7 @@ members and samples share ONE envelope built from it (one reservation pool for t
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
@@ -24,8 +22,7 @@ from stratum._cache import cache_key, global_get, global_put, is_missing
 from stratum._compiler import _jsonable  # pyright: ignore[reportPrivateUsage]
 from stratum._config import current_settings
 from stratum._ensure import run_ensure
-from stratum._executor import CallOutcome, execute, record_call, resolve_for
-from stratum._flows import new_id
+from stratum._executor import execute, record_call, resolve_for
 from stratum._group import Group, group
 from stratum._infer_spec import InferSpec
 from stratum._parallel import Failure, Success
@@ -193,23 +190,16 @@ async def _cached(
     if hit:
         # A cached value must still satisfy today's ensure checks; one that fails is recomputed.
         if not any(run_ensure(check, found, bound) is not None for check in spec.ensures):
-            outcome = CallOutcome()
-            outcome.output = found
-            now = time.monotonic()
             record_call(
-                record_id=new_id(),
                 function=spec.qualname,
                 model=resolved.label,
                 provider=resolved.provider_name,
                 bound=bound,
                 opaque=spec.opaque_params,
-                outcome=outcome,
+                output=found,
                 status="ok",
-                error=None,
                 prompt_hash=prompt.hash,
                 contract_hash=spec.output.hash,
-                started_at=dt.datetime.now(dt.UTC),
-                started=now,
                 cache_hit=True,
                 meta={**meta, "cache": scope},
             )

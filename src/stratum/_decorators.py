@@ -14,18 +14,18 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-import anyio
 
 from stratum import _context
 from stratum._budget import Budget, Envelope
 from stratum._contracts import caller_namespace
-from stratum._executor import CallOutcome, check_given, execute, record_call
-from stratum._flows import FlowRun, new_id
+from stratum._executor import check_given, execute, record_call, status_of
+from stratum._flows import FlowRun
 from stratum._infer_spec import InferSpec, build_spec
 from stratum._invoke import dispatch, run_stub
 from stratum._routing import route_for
 from stratum.exceptions import StratumCompileError
 from stratum.trace import FlowRecord, emit
+from stratum.trace._records import Status
 
 if TYPE_CHECKING:
     from stratum._probabilistic import Probabilistic
@@ -191,21 +191,17 @@ def infer(
     return decorate
 
 
-def _trace_compute(fn: Callable[..., Any], bound: dict[str, Any], output: Any, status: Any, error: BaseException | None, started_at: dt.datetime, started: float) -> None:
-    outcome = CallOutcome()
-    outcome.output = output
+def _trace_compute(
+    fn: Callable[..., Any], bound: dict[str, Any], output: Any, error: BaseException | None, started_at: dt.datetime, started: float
+) -> None:
+    status: Status = "ok" if error is None else status_of(error)
     record_call(
-        record_id=new_id(),
         function=fn.__qualname__,
         model="compute",
-        provider="compute",
         bound=bound,
-        opaque=frozenset(),
-        outcome=outcome,
+        output=output,
         status=status,
         error=error,
-        prompt_hash="",
-        contract_hash="",
         started_at=started_at,
         started=started,
     )
@@ -238,10 +234,9 @@ def compute(fn: Callable[P, R], /) -> Callable[P, R]:
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                status = "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
-                _trace_compute(fn, bound, None, status, exc, started_at, started)
+                _trace_compute(fn, bound, None, exc, started_at, started)
                 raise
-            _trace_compute(fn, bound, result, "ok", None, started_at, started)
+            _trace_compute(fn, bound, result, None, started_at, started)
             return result
 
         wrapper: Callable[..., Any] = async_wrapper
@@ -256,9 +251,9 @@ def compute(fn: Callable[P, R], /) -> Callable[P, R]:
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                _trace_compute(fn, bound, None, "failed", exc, started_at, started)
+                _trace_compute(fn, bound, None, exc, started_at, started)
                 raise
-            _trace_compute(fn, bound, result, "ok", None, started_at, started)
+            _trace_compute(fn, bound, result, None, started_at, started)
             return result
 
         wrapper = sync_wrapper
@@ -285,7 +280,7 @@ def _make_flow(fn: Callable[P, Awaitable[R]], budget: Budget | None) -> Callable
         env = Envelope(budget, _context.current_envelope())
         run = FlowRun(name=name, parent=parent, envelope=env, budget=budget)
         env.flow_id = run.flow_id
-        status: Any = "failed"
+        status: Status = "failed"
         error: BaseException | None = None
         try:
             with _context.in_flow(run), _context.in_envelope(env):
@@ -294,8 +289,7 @@ def _make_flow(fn: Callable[P, Awaitable[R]], budget: Budget | None) -> Callable
             return result
         except BaseException as exc:
             error = exc
-            if isinstance(exc, anyio.get_cancelled_exc_class()):
-                status = "cancelled"
+            status = status_of(exc)
             raise
         finally:
             emit(

@@ -28,7 +28,6 @@ from stratum.exceptions import (
     PreconditionFailed,
     ProviderError,
     RefusalError,
-    StratumError,
 )
 from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate_parts
 from stratum.pricing._resolve import resolve_price
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from stratum._infer_spec import InferSpec
     from stratum.pricing import Price
 
-__all__ = ("CallOutcome", "execute", "record_call", "resolve_for", "check_given")
+__all__ = ("CallOutcome", "check_given", "execute", "record_call", "resolve_for", "status_of")
 
 
 def _now() -> dt.datetime:
@@ -83,25 +82,43 @@ class CallOutcome:
             self.cost += cost
 
 
+def status_of(exc: BaseException) -> Status:
+    """The record status of a call that raised `exc`: cancelled or failed."""
+    return "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
+
+
 def record_call(
     *,
-    record_id: str,
     function: str,
     model: str,
-    provider: str,
     bound: Mapping[str, Any],
-    opaque: frozenset[str],
-    outcome: CallOutcome,
     status: Status,
-    error: BaseException | None,
-    prompt_hash: str,
-    contract_hash: str,
-    started_at: dt.datetime,
-    started: float,
+    error: BaseException | None = None,
+    record_id: str | None = None,
+    provider: str | None = None,
+    opaque: frozenset[str] = frozenset(),
+    outcome: CallOutcome | None = None,
+    output: Any = None,
+    prompt_hash: str = "",
+    contract_hash: str = "",
+    started_at: dt.datetime | None = None,
+    started: float | None = None,
     cache_hit: bool = False,
     meta: Mapping[str, Any] | None = None,
 ) -> TraceRecord:
-    """Build, emit and return the trace record of one call (and link it to its flow)."""
+    """Build, emit and return the trace record of one call (and link it to its flow).
+
+    Records of calls that reach no model (compute, stub, cache hit, human review, composed
+    parents) pass only what differs: `provider` defaults to `model`, `output` stands for an
+    outcome with no attempts, and the times default to now.
+    """
+    if outcome is None:
+        outcome = CallOutcome()
+        outcome.output = output
+    record_id = record_id or new_id()
+    provider = model if provider is None else provider
+    started_at = started_at or _now()
+    started = time.monotonic() if started is None else started
     flow = _context.current_flow()
     usage = outcome.usage
     record = TraceRecord(
@@ -168,19 +185,13 @@ def check_given(spec: InferSpec, bound: Mapping[str, Any]) -> None:
             condition=check.source,
         )
         record_call(
-            record_id=new_id(),
             function=spec.qualname,
             model="",
-            provider="",
             bound=bound,
             opaque=spec.opaque_params,
-            outcome=CallOutcome(),
             status="failed",
             error=error,
-            prompt_hash="",
             contract_hash=spec.output.hash,
-            started_at=_now(),
-            started=time.monotonic(),
         )
         raise error
 
@@ -455,15 +466,13 @@ async def execute(
         )
     except BaseException as exc:
         error = exc
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
-            status = "cancelled"
+        status = status_of(exc)
+        if status == "cancelled":
             outcome.attempts.append(_attempt(len(outcome.attempts), prompt.hash if prompt else "", "cancelled"))
         raise
     finally:
         if env is not None and reservation is not None:
             env.release(reservation)
-        if status == "cancelled" and isinstance(error, StratumError):  # pragma: no cover - defensive
-            status = "failed"
         record_call(
             record_id=record_id,
             function=spec.qualname,

@@ -14,10 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
-
 from stratum import _context
-from stratum._executor import CallOutcome, record_call
+from stratum._executor import record_call, status_of
 from stratum._flows import new_id
 from stratum.trace._records import Status
 
@@ -58,12 +56,9 @@ def group(
         status = "ok"
     except BaseException as exc:
         error = exc
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
-            status = "cancelled"
+        status = status_of(exc)
         raise
     finally:
-        outcome = CallOutcome()
-        outcome.output = handle.output
         record_call(
             record_id=handle.record_id,
             function=function,
@@ -71,10 +66,9 @@ def group(
             provider=provider,
             bound=bound or {},
             opaque=opaque,
-            outcome=outcome,
+            output=handle.output,
             status=status,
             error=error,
-            prompt_hash="",
             contract_hash=contract_hash,
             started_at=started_at,
             started=started,

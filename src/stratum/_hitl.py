@@ -24,8 +24,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from stratum import _context
 from stratum._config import current_settings
-from stratum._executor import CallOutcome, record_call
-from stratum._flows import new_id
+from stratum._executor import record_call, status_of
+from stratum.trace._records import Status
 from stratum.exceptions import HITLTimeoutError
 
 __all__ = (
@@ -276,8 +276,8 @@ async def await_human(
     if flow is not None:
         flow.review_ids.append(review_id)
     started_at, started = _now(), time.monotonic()
-    outcome = CallOutcome()
-    status: Any = "failed"
+    output: Any = None
+    status: Status = "failed"
     error: BaseException | None = None
     try:
         decision: HumanDecision[Any] | None = None
@@ -305,27 +305,21 @@ async def await_human(
                     review_id=review_id,
                 )
             decision = HumanDecision(value=fallback, reviewer="auto", rationale="timeout", decided_at=_now(), review_id=review_id)
-        outcome.output = decision.value
+        output = decision.value
         status = "ok"
         return cast("HumanDecision[T]", decision)
     except BaseException as exc:
         error = exc
-        if isinstance(exc, anyio.get_cancelled_exc_class()):
-            status = "cancelled"
+        status = status_of(exc)
         raise
     finally:
         record_call(
-            record_id=new_id(),
             function="stratum.await_human",
             model="human",
-            provider="human",
             bound={"question": context.question, "trigger": context.trigger, "options": review.options},
-            opaque=frozenset(),
-            outcome=outcome,
+            output=output,
             status=status,
             error=error,
-            prompt_hash="",
-            contract_hash="",
             started_at=started_at,
             started=started,
             meta={"kind": "await_human", "review_id": review_id, "timed_out": status == "ok" and not review.done},

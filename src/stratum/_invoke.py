@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from stratum._contracts import _violations  # pyright: ignore[reportPrivateUsage]
-from stratum._executor import CallOutcome, execute, record_call
-from stratum._flows import new_id
+from stratum._executor import execute, record_call, status_of
 from stratum._infer_spec import InferSpec
 from stratum._routing import StubRoute
+from stratum.trace._records import Status
 from stratum.exceptions import ParseFailure, ScriptExhaustedError
 
 __all__ = ("dispatch", "run_stub")
@@ -44,9 +44,9 @@ def _stub_value(spec: InferSpec, stub: StubRoute, bound: Mapping[str, Any]) -> A
 async def run_stub(spec: InferSpec, stub: StubRoute, bound: Mapping[str, Any]) -> Any:
     """Answer a stubbed call without any model; the value is still validated and traced."""
     started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
-    outcome = CallOutcome()
+    output: Any = None
     stub.calls.append(dict(bound))
-    status: Any = "failed"
+    status: Status = "failed"
     error: BaseException | None = None
     try:
         if stub.impl is not None:
@@ -68,24 +68,22 @@ async def run_stub(spec: InferSpec, stub: StubRoute, bound: Mapping[str, Any]) -
                 violations=_violations(exc),
                 retry_history=(),
             ) from None
-        outcome.output = result
+        output = result
         status = "ok"
         return result
     except BaseException as exc:
         error = exc
+        status = status_of(exc)  # a cancelled stub is recorded as cancelled, like a model call
         raise
     finally:
         record_call(
-            record_id=new_id(),
             function=spec.qualname,
             model="stub",
-            provider="stub",
             bound=bound,
             opaque=spec.opaque_params,
-            outcome=outcome,
+            output=output,
             status=status,
             error=error,
-            prompt_hash="",
             contract_hash=spec.output.hash,
             started_at=started_at,
             started=started,
