@@ -11,7 +11,6 @@ Run:  PYTHONPATH=src python benchmarks/bench_sinks.py [N]
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import threading

@@ -23,13 +23,14 @@ import anyio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from tests.pricing.pricing_cassettes import Exchange, cassette_root, exchanges  # noqa: E402
+
 from stratum import Budget, Envelope, Usage, infer, trace  # noqa: E402
-from stratum._model import CallSpec, Message  # noqa: E402
+from stratum._runtime.model import CallSpec, Message  # noqa: E402
 from stratum.pricing import estimate  # noqa: E402
 from stratum.pricing._estimate import count_text_tokens  # noqa: E402
 from stratum.pricing._resolve import resolve_price  # noqa: E402
 from stratum.testing import ScriptedModel, use_model  # noqa: E402
-from tests.pricing.pricing_cassettes import Exchange, cassette_root, exchanges  # noqa: E402
 
 
 @infer(intent="Summarize the note in one line", retries=0, max_tokens=200)

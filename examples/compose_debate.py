@@ -9,7 +9,16 @@ import datetime as dt
 from typing import Literal
 
 import stratum
-from stratum import HumanDecision, HumanReviewContext, PendingReview, contract, debate, flow, infer, opaque
+from stratum import (
+    HumanDecision,
+    HumanReviewContext,
+    PendingReview,
+    contract,
+    debate,
+    flow,
+    infer,
+    opaque,
+)
 from stratum.testing import ScriptedModel, use_model
 
 

@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 
 import httpx2
+from app import handle  # pyright: ignore[reportImplicitRelativeImport]
 
 import stratum
 from stratum.providers import OpenAI
 from stratum.testing import cassette
-
-from app import handle  # pyright: ignore[reportImplicitRelativeImport]
 
 HERE = Path(__file__).parent
 PATH = HERE / "cassettes" / "test_support_app" / "test_replayed_from_a_cassette.yaml"

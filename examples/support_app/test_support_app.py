@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from app import Triage, draft_reply, handle, triage  # pyright: ignore[reportImplicitRelativeImport]
 
 from stratum import RateLimitError
 from stratum.testing import SchemaModel, ScriptedModel, faults, stub, use_model
 from stratum.trace import TraceRecord
-
-from app import Triage, draft_reply, handle, triage  # pyright: ignore[reportImplicitRelativeImport]
 
 pytestmark = pytest.mark.anyio
 

@@ -10,13 +10,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from stratum import exceptions, pricing, providers, trace
-from stratum._budget import Budget, BudgetEvent, Envelope, current_budget
-from stratum._cache import cache_store
-from stratum._config import configure
-from stratum._contracts import contract, opaque
-from stratum._debate import debate
-from stratum._decorators import InferFunction, compute, flow, infer, run
-from stratum._hitl import (
+from stratum._compose.cache import cache_store
+from stratum._compose.debate import debate
+from stratum._compose.human import (
     ConsoleReviewSink,
     HumanDecision,
     HumanReviewContext,
@@ -24,10 +20,17 @@ from stratum._hitl import (
     ReviewSink,
     await_human,
 )
-from stratum._model import Usage
-from stratum._parallel import Failure, Success, parallel, race
-from stratum._probabilistic import Probabilistic
-from stratum._refine import refine
+from stratum._compose.outcomes import Failure, Success
+from stratum._compose.parallel import parallel
+from stratum._compose.probabilistic import Probabilistic
+from stratum._compose.race import race
+from stratum._compose.refine import refine
+from stratum._runtime.budget import Budget, BudgetEvent, Envelope, current_budget
+from stratum._runtime.config import configure
+from stratum._runtime.contracts import contract, opaque
+from stratum._runtime.decorators import InferFunction, compute, infer, run
+from stratum._runtime.flows import flow
+from stratum._runtime.model import Usage
 from stratum.exceptions import (
     AuthenticationError,
     BudgetExceeded,

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 import stratum
-from stratum import _context, flow, infer
-from stratum._cache import CACHE_PATH_ENV, cache_path
+from stratum import flow, infer
+from stratum._compose.cache import CACHE_PATH_ENV, cache_path
+from stratum._runtime import context as _context
 from stratum.testing import ScriptedModel, use_model
 from stratum.trace import MemorySink
 
@@ -104,10 +105,10 @@ async def test_a_cached_value_that_now_fails_ensure_is_recomputed(store: MemoryS
 
 async def test_cache_path_comes_from_the_scope_then_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CACHE_PATH_ENV, str(tmp_path / "env.sqlite3"))
-    with _context.with_extra(None):
+    with _context.caching_at(None):
         assert cache_path() == tmp_path / "env.sqlite3"
         with stratum.cache_store(tmp_path / "scoped.sqlite3"):
             assert cache_path() == tmp_path / "scoped.sqlite3"
     monkeypatch.delenv(CACHE_PATH_ENV)
-    with _context.with_extra(None):
+    with _context.caching_at(None):
         assert cache_path() == Path.cwd() / ".stratum" / "cache.sqlite3"

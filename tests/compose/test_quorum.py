@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from stratum import Budget, current_budget, flow, infer
-from stratum.exceptions import BudgetExceeded, ConsensusFailure, PostconditionFailed, StratumCompileError
+from stratum.exceptions import (
+    BudgetExceeded,
+    ConsensusFailure,
+    PostconditionFailed,
+    StratumCompileError,
+)
 from stratum.testing import Reply, ScriptedModel, use_model
 from stratum.trace import MemorySink
 

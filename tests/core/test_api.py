@@ -54,11 +54,11 @@ async def test_run_refuses_inside_a_running_loop() -> None:
 
 
 def test_configure_restores_on_exit() -> None:
-    before = stratum._config.current_settings()
+    before = stratum._runtime.config.current_settings()
     with stratum.configure(default_model="openai:gpt-4.1-mini", sample_n=3) as handle:
-        assert stratum._config.current_settings().default_model == "openai:gpt-4.1-mini"
+        assert stratum._runtime.config.current_settings().default_model == "openai:gpt-4.1-mini"
         assert handle.settings.sample_n == 3
-    assert stratum._config.current_settings() is before
+    assert stratum._runtime.config.current_settings() is before
     with pytest.raises(stratum.ConfigurationError, match="no ':'"):
         stratum.configure(providers={"a:b": object()})  # type: ignore[dict-item]
 
@@ -101,3 +101,23 @@ def test_no_mutable_module_globals_in_core() -> None:
             if type(value) in (list, dict, set):
                 offenders.append(f"{info.name}.{attr}")
     assert offenders == []
+
+
+def test_fresh_scope_sets_every_context_variable() -> None:
+    """The pytest plugin's scope resets every Stratum variable, including ones added later."""
+    import contextvars
+
+    from stratum._runtime import context
+
+    variables = [v for v in vars(context).values() if isinstance(v, contextvars.ContextVar)]
+    assert len(variables) >= 10
+    sentinel = object()
+
+    def check() -> None:
+        for var in variables:
+            var.set(sentinel)  # pyright: ignore[reportUnknownMemberType]
+        with context.fresh_scope(settings=None):
+            leftover = [var.name for var in variables if var.get() is sentinel]  # pyright: ignore[reportUnknownMemberType]
+        assert leftover == []
+
+    contextvars.copy_context().run(check)

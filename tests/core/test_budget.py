@@ -7,10 +7,20 @@ import anyio
 import pytest
 
 import stratum
-from stratum import Budget, BudgetEvent, BudgetExceeded, Envelope, ParseFailure, UnknownPriceError, current_budget, flow, infer
-from stratum._budget import DEFAULT_MAX_TOKENS, MIN_OUTPUT_TOKENS
-from stratum.providers import CallSpec, Completion, Usage
+from stratum import (
+    Budget,
+    BudgetEvent,
+    BudgetExceeded,
+    Envelope,
+    ParseFailure,
+    UnknownPriceError,
+    current_budget,
+    flow,
+    infer,
+)
+from stratum._runtime.budget import DEFAULT_MAX_TOKENS, MIN_OUTPUT_TOKENS
 from stratum.pricing import Price
+from stratum.providers import CallSpec, Completion, Usage
 from stratum.testing import Reply, ScriptedModel, use_model
 from stratum.trace import MemorySink
 

@@ -10,7 +10,7 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from stratum import StratumCompileError, contract, opaque
-from stratum._contracts import contract_info, is_opaque, output_spec, schema_hash
+from stratum._runtime.contracts import contract_info, is_opaque, output_spec, schema_hash
 
 
 @contract

@@ -241,7 +241,7 @@ async def test_prompt_hash_is_deterministic_and_input_sensitive(store: MemorySin
     hashes = [r.compiled_prompt_hash for r in store.records()]
     assert hashes[0] == hashes[1] != hashes[2]
     assert all(len(h) == 12 for h in hashes)
-    assert store.records()[0].contract_hash == stratum._contracts.contract_info(Sentiment).hash  # pyright: ignore[reportOptionalMemberAccess]
+    assert store.records()[0].contract_hash == stratum._runtime.contracts.contract_info(Sentiment).hash  # pyright: ignore[reportOptionalMemberAccess]
 
 
 async def test_no_model_is_a_clear_error() -> None:

@@ -16,7 +16,6 @@ import pytest
 from stratum import Usage
 from stratum.pricing import cost, price_of
 from stratum.pricing._catalog import catalog_price
-
 from tests.pricing.pricing_cassettes import Exchange, cassette_root, exchanges
 
 ROOT = cassette_root()

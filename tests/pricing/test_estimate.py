@@ -10,11 +10,20 @@ import pytest
 import tiktoken
 import tiktoken_ext.openai_public
 
-from stratum._model import CallSpec, Message
+from stratum._runtime.model import CallSpec, Message
 from stratum.exceptions import ConfigurationError
 from stratum.pricing import estimate
-from stratum.pricing._encodings import SHIPPED_ENCODINGS, encoding, encoding_name_for, load_verified_ranks
-from stratum.pricing._estimate import INPUT_SAFETY_MARGIN, MESSAGE_OVERHEAD_TOKENS, SCHEMA_OVERHEAD_TOKENS
+from stratum.pricing._encodings import (
+    SHIPPED_ENCODINGS,
+    encoding,
+    encoding_name_for,
+    load_verified_ranks,
+)
+from stratum.pricing._estimate import (
+    INPUT_SAFETY_MARGIN,
+    MESSAGE_OVERHEAD_TOKENS,
+    SCHEMA_OVERHEAD_TOKENS,
+)
 
 
 def published_hashes() -> dict[str, str]:

@@ -22,7 +22,17 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from stratum import Budget, BudgetExceeded, Envelope, ProviderError, Usage, current_budget, flow, infer, trace
+from stratum import (
+    Budget,
+    BudgetExceeded,
+    Envelope,
+    ProviderError,
+    Usage,
+    current_budget,
+    flow,
+    infer,
+    trace,
+)
 from stratum.pricing import Price, estimate
 from stratum.testing import Reply, ScriptedModel, use_model
 

@@ -9,9 +9,9 @@ import pytest
 
 import stratum
 from stratum import Budget, UnknownPriceError, Usage, flow, infer, trace
-from stratum._model import CallSpec, Completion
-from stratum.testing import use_model
+from stratum._runtime.model import CallSpec, Completion
 from stratum.pricing import Price, price_of
+from stratum.testing import use_model
 
 
 class LocalServer:

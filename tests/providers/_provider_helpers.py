@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx2
 
-from stratum._model import CallSpec, Message
+from stratum._runtime.model import CallSpec, Message
 
 SECRET = "sk-test-PLANTED-0123456789abcdef"
 

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 from _provider_cassettes import CASSETTES, Interaction, all_cassettes, load
 
-from stratum._model import CallSpec, Completion, Message, Usage
+from stratum._runtime.model import CallSpec, Completion, Message, Usage
 from stratum.exceptions import ProviderHTTPError, RateLimitError
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from _provider_helpers import CITY_SCHEMA, SECRET, Server, call, chat_ok
 
-from stratum._model import Usage
+from stratum._runtime.model import Usage
 from stratum.exceptions import ProviderError
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 from stratum.providers._schema import drop_added_nulls, to_strict

@@ -19,7 +19,7 @@ from _provider_helpers import SECRET, Server, Sleeps, chat_ok
 
 import stratum
 from stratum import Budget, configure, contract, infer, opaque, trace
-from stratum._model import Usage
+from stratum._runtime.model import Usage
 from stratum.exceptions import ContentFilterError, ParseFailure, ProviderHTTPError, RefusalError
 from stratum.pricing import Price
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible

@@ -12,7 +12,7 @@ import pytest
 import respx
 from _provider_helpers import SECRET, Server, Sleeps, call, chat_ok, statuses
 
-from stratum._model import Usage
+from stratum._runtime.model import Usage
 from stratum.exceptions import (
     AuthenticationError,
     BudgetExceeded,

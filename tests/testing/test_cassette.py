@@ -16,7 +16,7 @@ from pydantic import Field
 
 import stratum
 from stratum import contract, infer
-from stratum._model import Provider
+from stratum._runtime.model import Provider
 from stratum.exceptions import CassetteMissError, NetworkBlockedError, StaleCassetteError
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 from stratum.testing import UnplayedInteractionsError, block_network, cassette

@@ -25,7 +25,15 @@ from stratum.exceptions import (
     ScriptExhaustedError,
 )
 from stratum.providers import OpenAI, OpenAICompatible
-from stratum.testing import Reply, SchemaModel, ScriptedModel, block_network, faults, stub, use_model
+from stratum.testing import (
+    Reply,
+    SchemaModel,
+    ScriptedModel,
+    block_network,
+    faults,
+    stub,
+    use_model,
+)
 
 pytestmark = pytest.mark.anyio
 

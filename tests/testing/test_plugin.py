@@ -86,7 +86,7 @@ async def test_leaks_configure_and_routing(ANYIO):
 
 @MARK
 async def test_nothing_leaked(ANYIO, stratum_records):
-    from stratum._config import current_settings
+    from stratum._runtime.config import current_settings
     assert current_settings().default_model is None
     with pytest.raises(stratum.ConfigurationError, match="OPENAI_API_KEY"):
         await classify(text="x")   # the built-in provider again: no leaked script nor provider
@@ -104,7 +104,7 @@ async def test_records_fixture_is_live(ANYIO, stratum_records):
 
 def test_sync_tests_are_guarded_too():
     from stratum.testing._network import _NetworkGuard
-    from stratum import _context
+    from stratum._runtime import context as _context
     assert any(isinstance(i, _NetworkGuard) for i in _context.current_interceptors())
 '''
 

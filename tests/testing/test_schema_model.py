@@ -15,7 +15,7 @@ from pydantic import Field
 
 import stratum
 from stratum import Budget, contract, flow, infer
-from stratum._contracts import output_spec
+from stratum._runtime.contracts import output_spec
 from stratum.testing import SchemaModel, use_model
 from stratum.testing._regex_gen import generate_from_pattern
 from stratum.testing._schema_data import generate

@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from trace_flows import PRICE, classify, outer, run_triage, triage_model
 
 import stratum
 from stratum.cli import main
 from stratum.testing import Reply, ScriptedModel, use_model
 from stratum.trace import JsonlSink, SqliteSink, render_audit
-
-from trace_flows import PRICE, classify, outer, run_triage, triage_model
 
 pytestmark = pytest.mark.anyio
 

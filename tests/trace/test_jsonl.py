@@ -8,13 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from trace_flows import run_triage
 
 import stratum
 from stratum.trace import FlowRecord, JsonlSink, TraceRecord, load, render_audit
 from stratum.trace._jsonl import rotated_paths
 from stratum.trace._load import load_store
-
-from trace_flows import run_triage
 
 pytestmark = pytest.mark.anyio
 

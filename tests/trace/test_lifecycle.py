@@ -10,12 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from trace_flows import run_triage
 
 import stratum
 import stratum.trace
 from stratum.trace import JsonlSink, SqliteSink, load
-
-from trace_flows import run_triage
 
 SRC = str(Path(stratum.__file__).resolve().parents[1])
 

@@ -10,15 +10,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from trace_flows import PRICE, classify, fan_out, outer, run_triage, triage_model
 
 import stratum
-from stratum import _context
-from stratum._executor import execute
+from stratum._runtime import context as _context
+from stratum._runtime.attempts import run_attempts
 from stratum.testing import Reply, ScriptedModel, use_model
 from stratum.trace import OtlpExporter
 from stratum.trace._otlp import span_id, trace_id
-
-from trace_flows import PRICE, classify, fan_out, outer, run_triage, triage_model
 
 pytestmark = pytest.mark.anyio
 
@@ -193,7 +192,7 @@ async def test_composed_calls_hang_under_their_parent_record(receiver: Receiver)
         lead = stratum.trace.records()[-1]
         with _context.under_record(lead.record_id):
             for branch in range(2):
-                await execute(classify.spec, {"text": f"b{branch}"}, override=model, meta={"kind": "parallel", "group": "g1", "branch": branch})
+                await run_attempts(classify.spec, {"text": f"b{branch}"}, model, meta={"kind": "parallel", "group": "g1", "branch": branch})
 
     with OtlpExporter(receiver.url) as exporter, stratum.configure(trace_sinks=[exporter]), use_model(model):
         await composed()

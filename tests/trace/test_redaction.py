@@ -6,15 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from test_otlp import Receiver
+from trace_flows import FAKE_KEY, classify, run_triage
 
 import stratum
 from stratum.exceptions import AuthenticationError
 from stratum.testing import ScriptedModel, use_model
 from stratum.trace import JsonlSink, Redaction, SqliteSink, load
 from stratum.trace._redact import scrub
-
-from test_otlp import Receiver
-from trace_flows import FAKE_KEY, classify, run_triage
 
 pytestmark = pytest.mark.anyio
 

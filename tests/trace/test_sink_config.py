@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from trace_flows import run_triage
 
 import stratum
 from stratum.trace import FlowRecord, JsonlSink, MemorySink, TraceRecord, TraceSink, load
-
-from trace_flows import run_triage
 
 pytestmark = pytest.mark.anyio
 

@@ -8,12 +8,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from trace_flows import PRICE, classify, run_triage
 
 import stratum
 from stratum.testing import Reply, ScriptedModel, use_model
 from stratum.trace import SqliteSink, load, render_audit
-
-from trace_flows import PRICE, classify, run_triage
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,17 @@ from typing import Annotated, Any, Literal, assert_type
 from pydantic import Field
 
 import stratum
-from stratum import Budget, Envelope, Probabilistic, compute, contract, current_budget, flow, infer, opaque
+from stratum import (
+    Budget,
+    Envelope,
+    Probabilistic,
+    compute,
+    contract,
+    current_budget,
+    flow,
+    infer,
+    opaque,
+)
 from stratum.pricing import Price
 from stratum.testing import Reply, ScriptedModel, stub, use_model
 from stratum.trace import FlowRecord, TraceRecord

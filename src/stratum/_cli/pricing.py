@@ -49,7 +49,7 @@ def _fmt(value: object) -> str:
 
 
 def _show(model: str) -> int:
-    from stratum._config import current_settings
+    from stratum._runtime.config import current_settings
     from stratum.pricing._catalog import CatalogPrice, snapshot_info
     from stratum.pricing._resolve import price_of
 

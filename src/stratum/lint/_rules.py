@@ -14,12 +14,11 @@ is suppressed.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import ast
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 __all__ = ("CODES", "Finding", "check_source")
 

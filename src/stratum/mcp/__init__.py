@@ -11,7 +11,9 @@ with Claude Code.
 from __future__ import annotations
 
 try:
-    from mcp.server.mcpserver import MCPServer as _MCPServer  # the extra's marker: fail here, with the fix
+    from mcp.server.mcpserver import (
+        MCPServer as _MCPServer,  # the extra's marker: fail here, with the fix
+    )
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "stratum.mcp needs the MCP SDK, which is an optional extra: pip install 'stratum[mcp]'"

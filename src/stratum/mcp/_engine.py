@@ -7,8 +7,6 @@ structured error (`{"error": {"code", "message"}}`).
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import json
 import math
 import secrets
@@ -18,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from stratum.exceptions import StratumError

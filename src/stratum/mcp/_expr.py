@@ -14,13 +14,12 @@ and list an operator creates (so `9**9**9` and `"a" * 10**9` fail fast with an
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import ast
 import math
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, cast
 
 from stratum.exceptions import StratumError

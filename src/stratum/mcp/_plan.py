@@ -6,13 +6,12 @@ first problem: the agent gets the whole list in one round trip.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any, cast
 
 from jsonschema import Draft202012Validator

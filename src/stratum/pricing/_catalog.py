@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from stratum._model import Usage
+from stratum._runtime.model import Usage
 from stratum.pricing._price import Price
 
 if TYPE_CHECKING:

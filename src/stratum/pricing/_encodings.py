@@ -10,14 +10,13 @@ tiktoken's own pattern and special tokens. No network is ever touched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-
 import base64
 import functools
 import gzip
 import types
+from collections.abc import Mapping
 from importlib import resources
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from stratum.exceptions import ConfigurationError

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratum._model import CallSpec, Message
+from stratum._runtime.model import CallSpec, Message
 from stratum.pricing._catalog import LOCAL_PROVIDERS
 from stratum.pricing._encodings import encoding, encoding_name_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from stratum._model import Usage
+from stratum._runtime.model import Usage
 
 __all__ = ("Price", "to_decimal")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from stratum._config import current_settings
-from stratum._model import Usage, provider_price
+from stratum._runtime.config import current_settings
+from stratum._runtime.model import Usage
 from stratum.pricing._catalog import catalog_price
 from stratum.pricing._price import Price
 
@@ -68,7 +68,7 @@ def resolve_price(
     override = prices.get(label)
     if override is not None:
         return override
-    own = provider_price(provider)
+    own: Price | None = getattr(provider, "price", None)  # a provider may declare its own price
     if own is not None:
         return own
     default = prices.get(f"{provider_name}:*")

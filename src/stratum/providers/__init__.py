@@ -10,7 +10,7 @@ Ollama, vLLM, llama.cpp, Groq, OpenRouter, DeepSeek, Together). Model strings su
 
 from __future__ import annotations
 
-from stratum._model import CallSpec, Completion, FinishReason, Message, Provider, Usage
+from stratum._runtime.model import CallSpec, Completion, FinishReason, Message, Provider, Usage
 from stratum.providers._anthropic import Anthropic
 from stratum.providers._gemini import Gemini
 from stratum.providers._openai import OpenAI, OpenAICompatible

@@ -6,14 +6,13 @@ Wire facts: WIRE.md §3. Usage: Anthropic reports cache reads and cache writes *
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import json
 import os
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from stratum._model import CallSpec, Completion, FinishReason, Usage
+from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError
 from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key

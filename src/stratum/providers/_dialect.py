@@ -7,12 +7,11 @@ and reads the usage an error body may carry.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Protocol, cast
 
-from stratum._model import CallSpec, Completion, Message, Usage
+from stratum._runtime.model import CallSpec, Completion, Message, Usage
 
 __all__ = ("Dialect", "as_int", "as_str", "first", "get_dict", "get_list", "merged_turns")
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, cast
 
-from stratum._model import Usage
+from stratum._runtime.model import Usage
 from stratum.exceptions import (
     AuthenticationError,
     ProviderError,

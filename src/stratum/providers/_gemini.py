@@ -7,14 +7,13 @@ candidates + thoughts (DESIGN §9). Absent counts are 0.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import os
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from stratum._model import CallSpec, Completion, FinishReason, Usage
+from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
 

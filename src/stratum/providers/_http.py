@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import httpx2
 
-from stratum._model import CallSpec, Completion, Usage
+from stratum._runtime.model import CallSpec, Completion, Usage
 from stratum.exceptions import BudgetExceeded, ConfigurationError, ProviderError
 from stratum.providers._dialect import Dialect
 from stratum.providers._faults import (

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from stratum import _context
-from stratum._model import CallSpec
+from stratum._runtime import context as _context
+from stratum._runtime.model import CallSpec
 
 __all__ = ("Exchange", "Interceptor", "Send", "send_intercepted")
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
-from stratum._model import Provider
+from stratum._runtime.model import Provider
 from stratum.providers._anthropic import Anthropic
 from stratum.providers._gemini import Gemini
 from stratum.providers._http import missing_key

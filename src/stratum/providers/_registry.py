@@ -7,14 +7,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from stratum._config import current_settings
-from stratum._model import Provider
+from stratum._runtime import context as _context
+from stratum._runtime.config import current_settings
+from stratum._runtime.model import Provider
 from stratum.exceptions import ConfigurationError
 
-__all__ = ("ResolvedModel", "builtin_factories", "resolve_model", "split_model_string")
+__all__ = ("ProviderRegistry", "ResolvedModel", "builtin_factories", "resolve_model", "split_model_string")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,29 +52,57 @@ def split_model_string(model: str) -> tuple[str, str]:
     )
 
 
+class ProviderRegistry:
+    """Built-in providers made on first use (one pooled HTTP client each) and the model strings
+    resolved to them. One per process, or one per scope (the pytest plugin gives each test its own)."""
+
+    __slots__ = ("_builtins", "_resolved")
+
+    def __init__(self) -> None:
+        self._builtins: dict[str, Provider] = {}
+        self._resolved: dict[str, ResolvedModel] = {}
+
+    def resolve(self, model: str, configured: Mapping[str, Provider]) -> ResolvedModel:
+        """Resolve `model` with `configured` providers winning over the built-ins."""
+        if not configured:
+            cached = self._resolved.get(model)
+            if cached is not None:
+                return cached
+        provider_name, name = split_model_string(model)
+        provider = configured.get(provider_name)
+        if provider is not None:
+            return ResolvedModel(provider, provider_name, name, f"{provider_name}:{name}")
+        resolved = self._resolved.get(model)
+        if resolved is None:
+            resolved = ResolvedModel(self._builtin(provider_name, model, configured), provider_name, name, f"{provider_name}:{name}")
+            self._resolved[model] = resolved
+        return resolved
+
+    def _builtin(self, provider_name: str, model: str, configured: Mapping[str, Provider]) -> Provider:
+        provider = self._builtins.get(provider_name)
+        if provider is None:
+            factories = builtin_factories()
+            factory = factories.get(provider_name)
+            if factory is None:
+                known = sorted({*configured, *factories})
+                raise ConfigurationError(
+                    f"unknown provider {provider_name!r} in model string {model!r}; known providers: "
+                    f"{', '.join(known) or 'none'}. Register yours with "
+                    f"stratum.configure(providers={{{provider_name!r}: OpenAICompatible(base_url=...)}})"
+                )
+            provider = self._builtins[provider_name] = factory()
+        return provider
+
+
+@functools.cache
+def _process_registry() -> ProviderRegistry:
+    return ProviderRegistry()
+
+
 def resolve_model(model: str | Provider) -> ResolvedModel:
     """Resolve a model string or a provider object."""
     if not isinstance(model, str):
         name = getattr(model, "model_name", None) or model.name
         return ResolvedModel(model, model.name, name, model.name if name == model.name else f"{model.name}:{name}")
-    settings = current_settings()
-    cached = settings.resolved_models.get(model)
-    if cached is not None:
-        return cached
-    provider_name, name = split_model_string(model)
-    provider = settings.providers.get(provider_name) or settings.builtin_providers.get(provider_name)
-    if provider is None:
-        factories = builtin_factories()
-        factory = factories.get(provider_name)
-        if factory is None:
-            known = sorted({*settings.providers, *factories})
-            raise ConfigurationError(
-                f"unknown provider {provider_name!r} in model string {model!r}; known providers: "
-                f"{', '.join(known) or 'none'}. Register yours with "
-                f"stratum.configure(providers={{{provider_name!r}: OpenAICompatible(base_url=...)}})"
-            )
-        provider = factory()
-        settings.builtin_providers[provider_name] = provider
-    resolved = ResolvedModel(provider, provider_name, name, f"{provider_name}:{name}")
-    settings.resolved_models[model] = resolved
-    return resolved
+    registry = _context.current_provider_registry() or _process_registry()
+    return registry.resolve(model, current_settings().providers)

@@ -13,8 +13,6 @@ They let a miss caused by an edited prompt or contract be reported as a stale ca
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import difflib
 import functools
 import inspect
@@ -22,12 +20,17 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Literal, ParamSpec, TypeVar, cast, get_args
 
-from stratum._compiler import prompt_hash
-from stratum._model import CallSpec
-from stratum.exceptions import CassetteMissError, ConfigurationError, StaleCassetteError, StratumError
+from stratum._runtime.model import CallSpec
+from stratum._runtime.prompt import prompt_hash
+from stratum.exceptions import (
+    CassetteMissError,
+    ConfigurationError,
+    StaleCassetteError,
+    StratumError,
+)
 from stratum.providers._intercept import Exchange, Send, add_interceptor
 from stratum.testing._network import send_guarded
 from stratum.testing._scrub import (
@@ -38,7 +41,12 @@ from stratum.testing._scrub import (
     normalize_url,
     pretty_body,
 )
-from stratum.testing._vcr_format import RecordedRequest, RecordedResponse, dump_cassette, load_cassette
+from stratum.testing._vcr_format import (
+    RecordedRequest,
+    RecordedResponse,
+    dump_cassette,
+    load_cassette,
+)
 
 __all__ = ("Cassette", "RecordMode", "UnplayedInteractionsError", "cassette", "template_hash")
 

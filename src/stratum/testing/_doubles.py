@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from stratum._decorators import InferFunction
-from stratum._routing import StubRoute, override
+from stratum._runtime.decorators import InferFunction
+from stratum._runtime.routing import StubRoute, override
 
 __all__ = ("stub", "use_model")
 

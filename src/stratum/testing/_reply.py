@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from stratum._model import FinishReason, Usage
+from stratum._runtime.model import FinishReason, Usage
 
 __all__ = ("Reply", "UsageLike", "as_usage", "render_output")
 

@@ -10,14 +10,13 @@ null branch, the fewest items and no optional properties.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import datetime as dt
 import json
 import math
 import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, cast
 
 from stratum.testing._regex_gen import generate_from_pattern

@@ -7,7 +7,7 @@ import json
 import random
 from collections import Counter
 
-from stratum._model import CallSpec, Completion, Usage
+from stratum._runtime.model import CallSpec, Completion, Usage
 from stratum.exceptions import ConfigurationError
 from stratum.pricing._estimate import estimate_text_tokens
 from stratum.pricing._price import FREE, Price

@@ -8,8 +8,8 @@ from typing import Any
 
 import anyio
 
-from stratum._budget import current_budget
-from stratum._model import CallSpec, Completion, FinishReason, Usage
+from stratum._runtime.budget import current_budget
+from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import BudgetExceeded, ScriptExhaustedError
 from stratum.pricing._estimate import estimate_text_tokens
 from stratum.pricing._price import FREE, Price

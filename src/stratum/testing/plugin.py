@@ -26,20 +26,21 @@ import os
 import re
 from collections.abc import Callable, Generator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stratum import _context
-from stratum._config import Settings, current_settings
-from stratum._routing import Routing
+from stratum._runtime import context as _context
+from stratum._runtime.config import Settings, current_settings
+from stratum._runtime.routing import Routing
 from stratum.providers._intercept import Interceptor
+from stratum.providers._registry import ProviderRegistry
 from stratum.testing._cassette import Cassette
 from stratum.testing._network import block_network
 from stratum.testing._records import LiveStore
-from stratum.trace import MemorySink, TraceRecord
+from stratum.trace import MemorySink, TraceRecord, TraceSink
 
 __all__ = ("stratum_cassette", "stratum_records")
 
@@ -141,7 +142,8 @@ class _Snapshot:
     routing: Routing | None
     interceptors: tuple[Interceptor, ...]
     trace_store: MemorySink | None
-    extra: dict[str, Any]
+    trace_sinks: tuple[TraceSink, ...]
+    cache_path: Path | None
 
 
 def _network_open(item: pytest.Item, found: Cassette | None) -> bool:
@@ -156,28 +158,27 @@ def _network_open(item: pytest.Item, found: Cassette | None) -> bool:
 @contextmanager
 def _test_scope(item: pytest.Item, snapshot: _Snapshot) -> Generator[None, None, None]:
     found = _cassette(item)
-    # A fresh provider cache: pooled HTTP clients are bound to one event loop.
-    settings = replace(snapshot.settings, builtin_providers={}, resolved_models={})
-    var = _context.settings_var()
-    token = var.set(settings)
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(_context.routed(snapshot.routing))
-            stack.enter_context(_context.intercepting(snapshot.interceptors))
-            store = _store(item)
-            store.forward = snapshot.trace_store
-            stack.enter_context(_context.storing_traces(store))
-            stack.enter_context(_context.in_flow(None))
-            stack.enter_context(_context.in_envelope(None))
-            stack.enter_context(_context.under_record(None))
-            stack.enter_context(_context.with_extra(snapshot.extra or None))
-            if not _network_open(item, found):
-                stack.enter_context(block_network())
-            if found is not None:
-                stack.enter_context(found)
-            yield
-    finally:
-        var.reset(token)
+    store = _store(item)
+    store.forward = snapshot.trace_store
+    with ExitStack() as stack:
+        # Every Stratum variable is set here; a fresh provider registry, because built-in
+        # providers read their keys from the environment the test may change.
+        stack.enter_context(
+            _context.fresh_scope(
+                settings=snapshot.settings,
+                routing=snapshot.routing,
+                interceptors=snapshot.interceptors,
+                trace_store=store,
+                trace_sinks=snapshot.trace_sinks,
+                cache_path=snapshot.cache_path,
+                provider_registry=ProviderRegistry(),
+            )
+        )
+        if not _network_open(item, found):
+            stack.enter_context(block_network())
+        if found is not None:
+            stack.enter_context(found)
+        yield
 
 
 def _wrap(fn: Callable[..., Any], scope: Callable[[], Any]) -> Callable[..., Any]:
@@ -208,7 +209,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         _context.current_routing(),
         _context.current_interceptors(),
         _context.current_trace_store(),
-        _context.current_extra(),
+        _context.current_trace_sinks(),
+        _context.current_cache_path(),
     )
 
     def scope() -> Any:

@@ -9,7 +9,7 @@ that `stratum audit` shows.
 
 from __future__ import annotations
 
-from stratum._budget import BudgetEvent
+from stratum._runtime.budget import BudgetEvent
 from stratum.trace._audit import AuditFormat, audit_report, render_audit
 from stratum.trace._emit import capture, clear, emit, flows, records, sinks
 from stratum.trace._jsonl import JsonlSink

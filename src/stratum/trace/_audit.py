@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from stratum._budget import BudgetEvent
+from stratum._runtime.budget import BudgetEvent
 from stratum.exceptions import ConfigurationError
 from stratum.trace._records import FlowRecord, TraceRecord
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from stratum._budget import BudgetEvent
+from stratum._runtime.budget import BudgetEvent
 from stratum.trace._records import AttemptRecord, FlowRecord, TraceRecord, to_jsonable
 from stratum.trace._redact import Redaction, scrub
 

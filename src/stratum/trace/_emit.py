@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 from contextlib import contextmanager
 
-from stratum import _context
-from stratum._config import current_settings
+from stratum._runtime import context as _context
+from stratum._runtime.config import current_settings
 from stratum.trace._records import FlowRecord, TraceRecord
 from stratum.trace._sinks import MemorySink, TraceSink
 
 __all__ = ("capture", "clear", "emit", "flows", "memory_store", "records", "sinks")
 
 
+@functools.cache
+def _process_store() -> MemorySink:
+    """The process's in-memory store (bounded), used where no scope set one."""
+    return MemorySink()
+
+
 def memory_store() -> MemorySink:
     """The in-memory store of the current context."""
-    return _context.current_trace_store() or current_settings().memory
+    return _context.current_trace_store() or _process_store()
 
 
 def emit(record: TraceRecord | FlowRecord) -> None:

@@ -10,8 +10,6 @@ GenAI semantic conventions, plus `stratum.*` ones.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import datetime as dt
 import hashlib
 import json
@@ -20,11 +18,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, cast
 
 import httpx2
 
-from stratum import _context
+from stratum._runtime import context as _context
 from stratum.trace._records import AttemptRecord, FlowRecord, TraceRecord, to_jsonable
 from stratum.trace._redact import Redaction, RedactMode, as_redaction, scrub
 from stratum.trace._worker import DEFAULT_QUEUE, BackgroundSink

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
-from stratum._budget import BudgetEvent
+from stratum._runtime.budget import BudgetEvent
+from stratum._util.jsonable import to_jsonable as _to_jsonable
 
 __all__ = ("AttemptOutcome", "AttemptRecord", "FlowRecord", "Status", "TraceRecord", "to_jsonable")
 
@@ -116,20 +113,5 @@ class FlowRecord:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Convert records and their contents to JSON-ready values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}  # pyright: ignore[reportUnknownArgumentType]
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        items = typing.cast(Mapping[Any, Any], value).items()
-        return {str(k): to_jsonable(v) for k, v in items}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return repr(value)
+    """Convert records and their contents to JSON-ready values (unknown objects as their repr)."""
+    return _to_jsonable(value, repr)

@@ -16,7 +16,6 @@ import weakref
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from stratum.exceptions import ConfigurationError
-
 from stratum.trace._records import FlowRecord, TraceRecord
 
 __all__ = ("DEFAULT_BATCH", "DEFAULT_QUEUE", "Backend", "BackgroundSink", "Worker")

@@ -14,11 +14,11 @@ import typing
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from stratum._call import invoke
-from stratum._compose import agreement_key, gather
-from stratum._decorators import InferFunction
-from stratum._group import group
-from stratum._parallel import Success
+from stratum._compose.members import call_member
+from stratum._compose.outcomes import Success, gather
+from stratum._runtime.decorators import InferFunction
+from stratum._runtime.recording import parent_recording
+from stratum._util.jsonable import canonical_key
 
 __all__ = ("debate",)
 
@@ -60,6 +60,10 @@ def _topic_parameter(agent: Any, topic: Any) -> str:
             return p.name
     required = [p for p in params if p.default is inspect.Parameter.empty]
     return (required or params)[0].name
+
+
+def _key(value: Any, field: str | None) -> str:
+    return canonical_key(value, (field,) if field else ())
 
 
 def _participant(agent: Any, index: int) -> str:
@@ -147,7 +151,7 @@ async def debate(
     n = len(agents)
     fields = [a.spec.agree_on if isinstance(a, InferFunction) else None for a in agents]
     topic_params = [_topic_parameter(a, topic) for a in agents]
-    with group("stratum.debate", meta={"kind": "debate", "agents": n, "rounds": rounds}) as parent:
+    with parent_recording("stratum.debate", meta={"kind": "debate", "agents": n, "rounds": rounds}) as parent:
         history: list[list[Any]] = []
         for round_no in range(1, rounds + 1):
             previous = history[-1] if history else None
@@ -157,7 +161,7 @@ async def debate(
                 kwargs: dict[str, Any] = {topic_params[index]: topic}
                 meta = {"kind": "debate", "round": round_no, "agent": index}
                 if previous is None:
-                    return lambda: invoke(agent, kwargs, meta=meta)
+                    return lambda: call_member(agent, kwargs, meta=meta)
                 others = [
                     {"participant": _participant(agents[j], j), "argument": previous[j]} for j in range(n) if j != index
                 ]
@@ -165,7 +169,7 @@ async def debate(
                     rest = [p.name for p in _parameters(agent) if p.name != topic_params[index]]
                     if rest:
                         kwargs[rest[0]] = [o["argument"] for o in others]
-                    return lambda: invoke(agent, kwargs)
+                    return lambda: call_member(agent, kwargs)
                 key = _ARGUMENTS_KEY
                 names = set(agent.spec.params)  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
                 while key in names:
@@ -175,18 +179,18 @@ async def debate(
                     f"{round_no - 1} are attached as data under `{key}`. Answer them: rebut what is wrong, "
                     "concede what is right, and give your updated argument."
                 )
-                return lambda: invoke(agent, kwargs, extra_sections=(section,), extra_opaque={key: others}, meta=meta)
+                return lambda: call_member(agent, kwargs, extra_sections=(section,), extra_opaque={key: others}, meta=meta)
 
             outcomes = await gather([thunk(i) for i in range(n)], fatal=lambda exc: True)
             history.append([o.value for o in outcomes if isinstance(o, Success)])
-        last = [agreement_key(arg, fields[i]) for i, arg in enumerate(history[-1])]
+        last = [_key(arg, fields[i]) for i, arg in enumerate(history[-1])]
         agreed = len(set(last)) == 1
         stable = len(history) < 2 or all(
-            agreement_key(arg, fields[i]) == last[i] for i, arg in enumerate(history[-2])
+            _key(arg, fields[i]) == last[i] for i, arg in enumerate(history[-2])
         )
         converged = agreed and stable
         parent.meta.update(agreed=agreed, stable=stable, converged=converged)
-        result = await invoke(
+        result = await call_member(
             synthesize,
             _synth_arguments(synthesize, topic, history, converged),
             meta={"kind": "debate", "role": "synthesize", "converged": converged},

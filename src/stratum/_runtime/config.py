@@ -13,29 +13,26 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from stratum import _context
+from stratum._runtime import context as _context
 from stratum.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from stratum._model import Provider
-    from stratum.providers._registry import ResolvedModel
+    from stratum._runtime.model import Provider
     from stratum.pricing import Price
-    from stratum.trace import MemorySink, TraceSink
+    from stratum.trace import TraceSink
 
 __all__ = ("Configured", "Settings", "configure", "current_settings")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-def _new_memory_sink() -> MemorySink:
-    from stratum.trace import MemorySink
-
-    return MemorySink()
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
-    """The effective configuration. Replaced, never mutated, by `configure`."""
+    """The effective configuration: plain values, replaced (never mutated) by `configure`.
+
+    State that lives longer than one configuration is kept by its owner: the in-memory trace
+    store by `stratum.trace`, built-in provider instances by the provider registry.
+    """
 
     default_model: str | Provider | None = None
     providers: Mapping[str, Provider] = field(default_factory=lambda: _EMPTY)
@@ -44,16 +41,11 @@ class Settings:
     review_sink: Any = None
     test_mode: bool = False
     sample_n: int = 5
-    memory: MemorySink = field(default_factory=_new_memory_sink)
-    builtin_providers: dict[str, Provider] = field(default_factory=dict[str, "Provider"])
-    """Built-in providers made on first use (one pooled HTTP client each); a cache, not config."""
-    resolved_models: dict[str, ResolvedModel] = field(default_factory=dict[str, "ResolvedModel"])
-    """Model strings already resolved under these settings; a cache, not config."""
 
 
 @functools.cache
 def _default_settings() -> Settings:
-    """The settings in force before any `configure` call (holds the process's in-memory trace store)."""
+    """The settings in force before any `configure` call."""
     return Settings()
 
 
@@ -120,10 +112,6 @@ def configure(
                     "it is the part before ':' in model strings like 'name:model'"
                 )
         changes["providers"] = MappingProxyType({**current.providers, **providers})
-        changes["builtin_providers"] = {}
-    # Resolution depends on providers and on nothing else configure sets, but a fresh cache per
-    # Settings object keeps the rule simple: new settings, new cache.
-    changes["resolved_models"] = {}
     if prices is not None:
         from stratum.pricing import Price
 

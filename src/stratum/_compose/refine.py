@@ -16,14 +16,12 @@ import types
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from stratum import _context
-from stratum._call import attach
-from stratum._compiler import _jsonable  # pyright: ignore[reportPrivateUsage]
-from stratum._compose import pooled, run_composed, spec_group
-from stratum._decorators import InferFunction
-from stratum._executor import check_given
-from stratum._invoke import run_stub
-from stratum._routing import route_for
+from stratum._compose.members import pooled, spec_parent
+from stratum._runtime.call import run_stub
+from stratum._runtime.decorators import InferFunction
+from stratum._runtime.routing import own_model, route_for
+from stratum._runtime.spec import InferSpec
+from stratum._util.jsonable import to_jsonable
 from stratum.exceptions import ConvergenceFailure, StratumCompileError
 
 __all__ = ("RefineFunction", "refine")
@@ -92,9 +90,9 @@ def feedback_section(feedback: Any) -> str:
         listed = f"- {feedback}"
     elif isinstance(feedback, list | tuple):
         items: list[Any] = list(feedback)  # pyright: ignore[reportUnknownArgumentType]
-        listed = "\n".join(f"- {item if isinstance(item, str) else json.dumps(_jsonable(item), default=str)}" for item in items)
+        listed = "\n".join(f"- {item if isinstance(item, str) else json.dumps(to_jsonable(item), default=str)}" for item in items)
     else:
-        listed = f"- {json.dumps(_jsonable(feedback), default=str, sort_keys=True)}"
+        listed = f"- {json.dumps(to_jsonable(feedback), default=str, sort_keys=True)}"
     return f"Previous output had the following issues:\n{listed}\nFix these and regenerate."
 
 
@@ -124,50 +122,37 @@ class RefineFunction(InferFunction[P, R], Generic[P, R]):
         self.feedback = feedback
         self.max_iterations = max_iterations
         self._checked = False
-        self._plain = False  # every call runs the refine loop below
+        self.is_plain = False  # every call runs the refine loop below
 
-    async def _run(self, bound: dict[str, Any], override: Any) -> R:
-        del override  # the refine loop routes each iteration itself
-        return await self._invoke_with(bound)
-
-    async def _invoke_with(
+    async def run(
         self,
+        spec: InferSpec,
         bound: Mapping[str, Any],
-        *,
+        model: Any,
         extra_sections: tuple[str, ...] = (),
-        extra_opaque: Mapping[str, Any] | None = None,
         meta: Mapping[str, Any] | None = None,
-    ) -> R:
-        spec = self.inner.spec
+    ) -> Any:
+        """The refine loop: each iteration is a whole call of the inner `@infer` declaration."""
         if not self._checked:
             # Again at the first call: helpers defined below the decorator exist by now.
             where = f"@refine {spec.qualname!r}"
             _check_pure(where, "until", self.until)
             _check_pure(where, "feedback", self.feedback)
             self._checked = True
-        routing = _context.current_routing()
-        own = routing.per_function.get(self) if routing is not None else None
         inner_stub, inner_model = route_for(self.inner)
-        override = own if own is not None else inner_model
-        if inner_stub is None:
-            check_given(spec, bound)
+        own = own_model(self)
+        model = own if own is not None else inner_model if inner_model is not None else model
         history: list[Any] = []
         info = {**(meta or {}), "kind": "refine", "max_iterations": self.max_iterations}
-        with (
-            spec_group(spec, bound, override, info) as parent,
-            pooled(spec) as member,
-        ):
-            member, full = attach(member, bound, extra_opaque or {})
+        inputs = {name: bound[name] for name in spec.params if name in bound}
+        with spec_parent(spec, bound, model, info) as parent, pooled(spec) as member:
             sections: tuple[str, ...] = ()
             for iteration in range(1, self.max_iterations + 1):
                 step = {"kind": "refine", "iteration": iteration}
                 if inner_stub is not None:
-                    with _context.under_record(parent.record_id):
-                        value = await run_stub(spec, inner_stub, bound)
+                    value = await run_stub(self.inner.spec, inner_stub, inputs)
                 else:
-                    value = await run_composed(
-                        member, full, override, extra_sections=(*extra_sections, *sections), meta=step
-                    )
+                    value = await self.inner.run(member, bound, model, (*extra_sections, *sections), step)
                 history.append(value)
                 parent.meta["iterations"] = iteration
                 if await _maybe_await(self.until(value)):

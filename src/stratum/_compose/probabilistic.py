@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import BaseModel
-
+from stratum._util.jsonable import canonical_key
 from stratum.exceptions import StabilityAssertionError
 
 __all__ = ("Probabilistic",)
 
 T = TypeVar("T")
-
-
-def _key(value: Any, fields: Sequence[str]) -> str:
-    if isinstance(value, BaseModel):
-        data = value.model_dump(mode="json")
-        if fields:
-            data = {f: data.get(f) for f in fields}
-        return json.dumps(data, sort_keys=True, default=str)
-    return json.dumps(value, sort_keys=True, default=str)
 
 
 class Probabilistic(Generic[T]):
@@ -49,14 +38,14 @@ class Probabilistic(Generic[T]):
         return list(self._samples)
 
     def _groups(self) -> tuple[str, int]:
-        counts = Counter(_key(s, self._fields) for s in self._samples)
+        counts = Counter(canonical_key(s, self._fields) for s in self._samples)
         key, count = counts.most_common(1)[0]
         return key, count
 
     def most_likely(self) -> T:
         """The modal sample (the first drawn among ties). Never raises."""
         key, _ = self._groups()
-        return next(s for s in self._samples if _key(s, self._fields) == key)
+        return next(s for s in self._samples if canonical_key(s, self._fields) == key)
 
     def sample(self) -> T:
         """A random sample (the only one in production)."""

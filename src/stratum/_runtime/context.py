@@ -7,16 +7,18 @@ and the same envelope objects; those objects do their own locking.
 from __future__ import annotations
 
 from collections.abc import Generator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from stratum._budget import Envelope
-    from stratum._config import Settings
-    from stratum._flows import FlowRun
-    from stratum._routing import Routing
+    from stratum._runtime.budget import Envelope
+    from stratum._runtime.config import Settings
+    from stratum._runtime.flows import FlowRun
+    from stratum._runtime.routing import Routing
     from stratum.providers._intercept import Interceptor
+    from stratum.providers._registry import ProviderRegistry
     from stratum.trace import MemorySink, TraceSink
 
 T = TypeVar("T")
@@ -31,7 +33,8 @@ _interceptors: ContextVar[tuple[Interceptor, ...] | None] = ContextVar(
 _trace_store: ContextVar[MemorySink | None] = ContextVar("stratum.trace_store", default=None)
 _trace_sinks: ContextVar[tuple[TraceSink, ...]] = ContextVar("stratum.trace_sinks", default=())
 _parent_record: ContextVar[str | None] = ContextVar("stratum.parent_record", default=None)
-_extra: ContextVar[dict[str, Any] | None] = ContextVar("stratum.extra", default=None)
+_cache_path: ContextVar[Path | None] = ContextVar("stratum.cache_path", default=None)
+_provider_registry: ContextVar[ProviderRegistry | None] = ContextVar("stratum.provider_registry", default=None)
 
 
 @contextmanager
@@ -111,10 +114,47 @@ def under_record(record_id: str | None) -> AbstractContextManager[str | None]:
     return _bound(_parent_record, record_id)
 
 
-def current_extra() -> dict[str, Any]:
-    """Per-call hints set by composition primitives (e.g. feedback for @refine)."""
-    return _extra.get() or {}
+def current_cache_path() -> Path | None:
+    """The SQLite file of `cache="global"` chosen for this scope (`stratum.cache_store`), if any."""
+    return _cache_path.get()
 
 
-def with_extra(extra: dict[str, Any] | None) -> AbstractContextManager[dict[str, Any] | None]:
-    return _bound(_extra, extra)
+def caching_at(path: Path | None) -> AbstractContextManager[Path | None]:
+    return _bound(_cache_path, path)
+
+
+def current_provider_registry() -> ProviderRegistry | None:
+    """The built-in provider instances of this scope (None: the process's)."""
+    return _provider_registry.get()
+
+
+def using_providers(registry: ProviderRegistry | None) -> AbstractContextManager[ProviderRegistry | None]:
+    return _bound(_provider_registry, registry)
+
+
+@contextmanager
+def fresh_scope(
+    *,
+    settings: Settings | None,
+    routing: Routing | None = None,
+    interceptors: tuple[Interceptor, ...] | None = None,
+    trace_store: MemorySink | None = None,
+    trace_sinks: tuple[TraceSink, ...] = (),
+    cache_path: Path | None = None,
+    provider_registry: ProviderRegistry | None = None,
+) -> Generator[None, None, None]:
+    """Set EVERY variable here at once (a test's scope): no flow, envelope or parent record, and
+    the given settings, routing, interceptors, trace store and sinks, cache path and providers.
+    """
+    with ExitStack() as stack:
+        stack.enter_context(_bound(_settings, settings))
+        stack.enter_context(_bound(_flow, None))
+        stack.enter_context(_bound(_envelope, None))
+        stack.enter_context(_bound(_routing, routing))
+        stack.enter_context(_bound(_interceptors, interceptors))
+        stack.enter_context(_bound(_trace_store, trace_store))
+        stack.enter_context(_bound(_trace_sinks, trace_sinks))
+        stack.enter_context(_bound(_parent_record, None))
+        stack.enter_context(_bound(_cache_path, cache_path))
+        stack.enter_context(_bound(_provider_registry, provider_registry))
+        yield

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -22,10 +21,9 @@ import anyio.from_thread
 import anyio.lowlevel
 from pydantic import TypeAdapter, ValidationError
 
-from stratum import _context
-from stratum._config import current_settings
-from stratum._executor import record_call, status_of
-from stratum.trace._records import Status
+from stratum._runtime import context as _context
+from stratum._runtime.config import current_settings
+from stratum._runtime.recording import recording
 from stratum.exceptions import HITLTimeoutError
 
 __all__ = (
@@ -275,11 +273,9 @@ async def await_human(
     flow = _context.current_flow()
     if flow is not None:
         flow.review_ids.append(review_id)
-    started_at, started = _now(), time.monotonic()
-    output: Any = None
-    status: Status = "failed"
-    error: BaseException | None = None
-    try:
+    meta: dict[str, Any] = {"kind": "await_human", "review_id": review_id, "timed_out": False}
+    bound = {"question": context.question, "trigger": context.trigger, "options": review.options}
+    with recording("stratum.await_human", bound=bound, model="human", meta=meta) as rec:
         decision: HumanDecision[Any] | None = None
         sink_errors: list[Exception] = []
         with anyio.move_on_after(seconds):
@@ -305,22 +301,6 @@ async def await_human(
                     review_id=review_id,
                 )
             decision = HumanDecision(value=fallback, reviewer="auto", rationale="timeout", decided_at=_now(), review_id=review_id)
-        output = decision.value
-        status = "ok"
+            rec.meta["timed_out"] = True
+        rec.output = decision.value
         return cast("HumanDecision[T]", decision)
-    except BaseException as exc:
-        error = exc
-        status = status_of(exc)
-        raise
-    finally:
-        record_call(
-            function="stratum.await_human",
-            model="human",
-            bound={"question": context.question, "trigger": context.trigger, "options": review.options},
-            output=output,
-            status=status,
-            error=error,
-            started_at=started_at,
-            started=started,
-            meta={"kind": "await_human", "review_id": review_id, "timed_out": status == "ok" and not review.done},
-        )

@@ -18,7 +18,16 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypeVar, Union, dataclass_transform, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    TypeVar,
+    Union,
+    dataclass_transform,
+    get_args,
+    get_origin,
+)
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -316,7 +325,7 @@ class OutputSpec:
         try:
             return self.adapter.validate_python(data)
         except ValidationError as exc:
-            raise OutputError(_violations(exc), unparsable=False) from None
+            raise OutputError(validation_violations(exc), unparsable=False) from None
 
 
 def _strip_fences(text: str) -> str:
@@ -328,7 +337,7 @@ def _strip_fences(text: str) -> str:
     return stripped.strip()
 
 
-def _violations(exc: ValidationError) -> list[str]:
+def validation_violations(exc: ValidationError) -> list[str]:
     out: list[str] = []
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"]) or "value"

@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from stratum._budget import Budget
-from stratum._compiler import Prompt, compile_prompt, prompt_hash
-from stratum._contracts import OutputSpec, is_opaque, output_spec
-from stratum._ensure import Check, compile_checks
+from stratum._runtime.budget import Budget
+from stratum._runtime.checks import CompiledCheck, compile_checks
+from stratum._runtime.contracts import OutputSpec, is_opaque, output_spec
+from stratum._runtime.prompt import Prompt, compile_prompt, prompt_hash
 from stratum.exceptions import StratumCompileError
 
 __all__ = ("CacheScope", "InferSpec", "build_spec")
@@ -39,8 +39,8 @@ class InferSpec:
     system: str
     template_hash: str
     output: OutputSpec
-    ensures: tuple[Check, ...]
-    givens: tuple[Check, ...]
+    ensures: tuple[CompiledCheck, ...]
+    givens: tuple[CompiledCheck, ...]
     model: Any
     temperature: float | None
     max_tokens: int | None
@@ -54,6 +54,11 @@ class InferSpec:
 
     defaults: tuple[tuple[str, Any], ...] = ()
     """(name, default) of every parameter in order, `_REQUIRED` when it has none (fast binding)."""
+
+    @property
+    def composed(self) -> bool:
+        """The declaration uses composition options (cache, quorum or sampling): decided here only."""
+        return self.cache != "none" or self.quorum is not None or not self.stable
 
     def compile(self, bound: Mapping[str, Any], extra_sections: tuple[str, ...] = ()) -> Prompt:
         """The compiled first-attempt prompt of a call with these bound inputs."""

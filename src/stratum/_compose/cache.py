@@ -22,23 +22,22 @@ from typing import Any
 import anyio.to_thread
 from pydantic import ValidationError
 
-from stratum import _context
-from stratum._compiler import _jsonable  # pyright: ignore[reportPrivateUsage]
-from stratum._infer_spec import InferSpec
+from stratum._runtime import context as _context
+from stratum._runtime.spec import InferSpec
+from stratum._util.jsonable import to_jsonable
 
 __all__ = ("CACHE_PATH_ENV", "cache_key", "cache_path", "cache_store", "global_get", "global_put")
 
 CACHE_PATH_ENV = "STRATUM_CACHE_PATH"
 """Environment variable naming the SQLite file of `cache="global"`."""
 
-_EXTRA_KEY = "cache_path"
 _MISSING: Any = object()
 
 
 def cache_path() -> Path:
     """The SQLite file used by `cache="global"` in the current context."""
-    scoped = _context.current_extra().get(_EXTRA_KEY)
-    if isinstance(scoped, Path):
+    scoped = _context.current_cache_path()
+    if scoped is not None:
         return scoped
     env = os.environ.get(CACHE_PATH_ENV)
     if env:
@@ -57,14 +56,14 @@ def cache_store(path: str | os.PathLike[str]) -> Generator[Path, None, None]:
         ```
     """
     chosen = Path(path)
-    with _context.with_extra({**_context.current_extra(), _EXTRA_KEY: chosen}):
+    with _context.caching_at(chosen):
         yield chosen
 
 
 def cache_key(spec: InferSpec, bound: Mapping[str, Any], *, model: str, prompt_hash: str) -> str:
     """A 64-hex key for one call's result."""
     payload = {
-        "inputs": _jsonable(dict(bound)),
+        "inputs": to_jsonable(dict(bound)),
         "contract": spec.output.hash,
         "prompt": prompt_hash,
         "model": model,

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    from stratum.pricing import Price
 
 __all__ = ("CallSpec", "Completion", "FinishReason", "Message", "Provider", "Usage")
 
@@ -154,9 +152,3 @@ class Provider(Protocol):
     async def complete(self, call: CallSpec, /) -> Completion:
         """Run one attempt and return the normalized completion (raise `ProviderError` on faults)."""
         ...
-
-
-def provider_price(provider: object) -> Price | None:
-    """The price a provider object declares for itself, if any."""
-    price: Price | None = getattr(provider, "price", None)
-    return price

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from stratum.exceptions import StratumCompileError
 
-__all__ = ("Check", "compile_checks", "run_ensure", "run_given")
+__all__ = ("CompiledCheck", "compile_checks", "run_ensure", "run_given")
 
 Kind = Literal["ensure", "given"]
 
@@ -45,7 +45,7 @@ class _Probe:
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class CompiledCheck:
     """A compiled `ensure` or `given` callable."""
 
     fn: Callable[..., Any]
@@ -167,7 +167,7 @@ def compile_checks(
     params: Sequence[str],
     result_type: Any = None,
     result_fields: frozenset[str] = frozenset(),
-) -> tuple[Check, ...]:
+) -> tuple[CompiledCheck, ...]:
     """Compile `ensure`/`given` callables, checking what they name against the function.
 
     Raises:
@@ -177,7 +177,7 @@ def compile_checks(
     if checks is None:
         return ()
     items = [checks] if callable(checks) else list(checks)
-    out: list[Check] = []
+    out: list[CompiledCheck] = []
     for fn in items:
         if not callable(fn):
             raise StratumCompileError(f"{where}: {kind} items must be callables, got {fn!r}")
@@ -215,11 +215,11 @@ def compile_checks(
         probes, direct = _probes(source, names) if _lambda_source(fn) is not None else ([], [])
         if kind == "ensure" and result_param and result_fields:
             _check_fields(direct, result_param, result_type, result_fields, where, source)
-        out.append(Check(fn, kind, source, result_param, tuple(keyword), takes_all, tuple(probes)))
+        out.append(CompiledCheck(fn, kind, source, result_param, tuple(keyword), takes_all, tuple(probes)))
     return tuple(out)
 
 
-def _kwargs(check: Check, bound: Mapping[str, Any]) -> dict[str, Any]:
+def _kwargs(check: CompiledCheck, bound: Mapping[str, Any]) -> dict[str, Any]:
     if check.takes_all:
         return {k: v for k, v in bound.items() if k not in check.keyword_params}
     return {name: bound[name] for name in check.keyword_params if name in bound}
@@ -232,7 +232,7 @@ def _probe_value(probe: _Probe, values: Mapping[str, Any]) -> Any:
     return len(value) if probe.wrap_len else value
 
 
-def _actuals(check: Check, values: Mapping[str, Any]) -> str:
+def _actuals(check: CompiledCheck, values: Mapping[str, Any]) -> str:
     shown: list[str] = []
     for probe in check.probes:
         if probe.root != check.result_param and probe.steps == () and not probe.wrap_len:
@@ -249,7 +249,7 @@ def _actuals(check: Check, values: Mapping[str, Any]) -> str:
     return ", ".join(shown)
 
 
-def _explain(check: Check, exc: BaseException) -> str:
+def _explain(check: CompiledCheck, exc: BaseException) -> str:
     message = str(exc).strip()
     label = f"{check.kind}: {check.source}"
     if isinstance(exc, AssertionError | ValueError):
@@ -257,7 +257,7 @@ def _explain(check: Check, exc: BaseException) -> str:
     return f"{label} raised {type(exc).__name__}: {message}"
 
 
-def run_ensure(check: Check, result: Any, bound: Mapping[str, Any]) -> str | None:
+def run_ensure(check: CompiledCheck, result: Any, bound: Mapping[str, Any]) -> str | None:
     """Evaluate one ensure; None when it holds, else the violation message."""
     kwargs = _kwargs(check, bound)
     try:
@@ -271,7 +271,7 @@ def run_ensure(check: Check, result: Any, bound: Mapping[str, Any]) -> str | Non
     return f"ensure: {check.source}" + (f" (actual: {actual})" if actual else "")
 
 
-def run_given(check: Check, bound: Mapping[str, Any]) -> str | None:
+def run_given(check: CompiledCheck, bound: Mapping[str, Any]) -> str | None:
     """Evaluate one given; None when it holds, else the failure message."""
     kwargs = _kwargs(check, bound)
     try:

@@ -8,20 +8,17 @@ never grows with the attempt number.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel
 
-from stratum._contracts import contract_info
-from stratum._model import Message
+from stratum._runtime.contracts import contract_info
+from stratum._runtime.model import Message
+from stratum._util.jsonable import to_jsonable
 
 __all__ = ("Prompt", "compile_prompt", "prompt_hash", "retry_messages")
 
@@ -31,27 +28,12 @@ def prompt_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Mapping):
-        items = typing.cast(Mapping[Any, Any], value).items()
-        return {str(k): _jsonable(v) for k, v in items}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_jsonable(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
-    return value
-
-
 def _format(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, bool | int | float) or value is None:
         return json.dumps(value)
-    return json.dumps(_jsonable(value), ensure_ascii=False, sort_keys=True, default=str)
+    return json.dumps(to_jsonable(value), ensure_ascii=False, sort_keys=True, default=str)
 
 
 def _split_contract(name: str, value: BaseModel, attachments: dict[str, Any]) -> str:
@@ -95,7 +77,7 @@ def compile_prompt(
     attachments: dict[str, Any] = {}
     for name, value in bound.items():
         if name in opaque_params:
-            attachments[name] = _jsonable(value)
+            attachments[name] = to_jsonable(value)
             continue
         if isinstance(value, BaseModel):
             lines.append(f"{name}: {_split_contract(name, value, attachments)}")

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from stratum import _context
+from stratum._runtime import context as _context
 
-__all__ = ("Routing", "StubRoute", "override", "route_for")
+__all__ = ("Routing", "StubRoute", "override", "own_model", "route_for")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,12 @@ def route_for(fn: object) -> tuple[StubRoute | None, Any]:
         return stub, None
     model = routing.per_function.get(fn)
     return None, model if model is not None else routing.default
+
+
+def own_model(fn: object) -> Any:
+    """The model routed to `fn` by name (`use_model(..., per_function=...)`), ignoring the default."""
+    routing = _context.current_routing()
+    return routing.per_function.get(fn) if routing is not None else None
 
 
 @contextmanager

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from stratum import _context
+from stratum._runtime import context as _context
 from stratum.exceptions import BudgetExceeded, UnknownPriceError
 
 if TYPE_CHECKING:
-    from stratum._model import Usage
+    from stratum._runtime.model import Usage
     from stratum.pricing import Price
 
 __all__ = (

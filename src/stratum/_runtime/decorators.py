@@ -6,33 +6,25 @@ envelope, test doubles) is read when the function is called, never when it is de
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import inspect
-import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-
-from stratum import _context
-from stratum._budget import Budget, Envelope
-from stratum._contracts import caller_namespace
-from stratum._executor import check_given, execute, record_call, status_of
-from stratum._flows import FlowRun
-from stratum._infer_spec import InferSpec, build_spec
-from stratum._invoke import dispatch, run_stub
-from stratum._routing import route_for
-from stratum.exceptions import StratumCompileError
-from stratum.trace import FlowRecord, emit
-from stratum.trace._records import Status
+from stratum._runtime import call as _call
+from stratum._runtime import context as _context
+from stratum._runtime.attempts import run_attempts
+from stratum._runtime.budget import Budget
+from stratum._runtime.contracts import caller_namespace
+from stratum._runtime.recording import recording
+from stratum._runtime.spec import InferSpec, build_spec
 
 if TYPE_CHECKING:
-    from stratum._probabilistic import Probabilistic
+    from stratum._compose.probabilistic import Probabilistic
 
-__all__ = ("InferFunction", "compute", "flow", "infer", "run")
+__all__ = ("CheckFn", "InferFunction", "compute", "infer", "run")
 
-Check = (
+CheckFn = (
     Callable[[Any], object]
     | Callable[[Any, Any], object]
     | Callable[[Any, Any, Any], object]
@@ -53,24 +45,28 @@ class InferFunction(Generic[P, R]):
 
     def __init__(self, spec: InferSpec) -> None:
         self.spec = spec
-        self._plain = not spec.givens and spec.stable and spec.quorum is None and spec.cache == "none"
+        self.is_plain = not spec.givens and not spec.composed
         """No preconditions and no composition: a call is the attempt loop itself."""
         functools.update_wrapper(self, spec.fn)
         self.__signature__ = spec.signature
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
-        # Routing (stubs, use_model) is read when the function is called, like every setting.
-        bound = self.spec.bind(args, kwargs)
-        stub, override = route_for(self)
-        if stub is not None:
-            return run_stub(self.spec, stub, bound)
-        if self._plain:
-            return execute(self.spec, bound, override=override)
-        return self._run(bound, override)
+        return _call.start(self, self.spec.bind(args, kwargs))
 
-    async def _run(self, bound: dict[str, Any], override: Any) -> R:
-        check_given(self.spec, bound)
-        return await dispatch(self.spec, bound, override)
+    async def run(
+        self,
+        spec: InferSpec,
+        bound: Mapping[str, Any],
+        model: Any,
+        extra_sections: tuple[str, ...] = (),
+        meta: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """What a routed call with checked inputs runs: the composition options, or the attempts."""
+        if spec.composed:
+            from stratum._compose.options import run_composed
+
+            return await run_composed(spec, bound, model, extra_sections=extra_sections, meta=meta)
+        return await run_attempts(spec, bound, model, extra_sections=extra_sections, meta=meta)
 
     def __repr__(self) -> str:
         return f"<infer {self.spec.qualname} -> {self.spec.output.name}>"
@@ -81,8 +77,8 @@ def infer(
     intent: str,
     *,
     context: str | Sequence[str] = (),
-    ensure: Check | Sequence[Check] = (),
-    given: Check | Sequence[Check] = (),
+    ensure: CheckFn | Sequence[CheckFn] = (),
+    given: CheckFn | Sequence[CheckFn] = (),
     model: Any = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -101,8 +97,8 @@ def infer(
     intent: str,
     *,
     context: str | Sequence[str] = (),
-    ensure: Check | Sequence[Check] = (),
-    given: Check | Sequence[Check] = (),
+    ensure: CheckFn | Sequence[CheckFn] = (),
+    given: CheckFn | Sequence[CheckFn] = (),
     model: Any = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -120,8 +116,8 @@ def infer(
     intent: str,
     *,
     context: str | Sequence[str] = (),
-    ensure: Check | Sequence[Check] = (),
-    given: Check | Sequence[Check] = (),
+    ensure: CheckFn | Sequence[CheckFn] = (),
+    given: CheckFn | Sequence[CheckFn] = (),
     model: Any = None,
     temperature: float | None = None,
     max_tokens: int | None = None,
@@ -191,22 +187,6 @@ def infer(
     return decorate
 
 
-def _trace_compute(
-    fn: Callable[..., Any], bound: dict[str, Any], output: Any, error: BaseException | None, started_at: dt.datetime, started: float
-) -> None:
-    status: Status = "ok" if error is None else status_of(error)
-    record_call(
-        function=fn.__qualname__,
-        model="compute",
-        bound=bound,
-        output=output,
-        status=status,
-        error=error,
-        started_at=started_at,
-        started=started,
-    )
-
-
 def _bind(sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
     try:
         bound = sig.bind(*args, **kwargs)
@@ -223,21 +203,16 @@ def compute(fn: Callable[P, R], /) -> Callable[P, R]:
     `@infer` of the same signature at every call site.
     """
     sig = inspect.signature(fn)
+    name = fn.__qualname__
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             if _context.current_flow() is None:
                 return await fn(*args, **kwargs)
-            started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
-            bound = _bind(sig, args, kwargs)
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException as exc:
-                _trace_compute(fn, bound, None, exc, started_at, started)
-                raise
-            _trace_compute(fn, bound, result, None, started_at, started)
-            return result
+            with recording(name, bound=_bind(sig, args, kwargs), model="compute") as rec:
+                rec.output = await fn(*args, **kwargs)
+                return rec.output
 
         wrapper: Callable[..., Any] = async_wrapper
     else:
@@ -246,98 +221,13 @@ def compute(fn: Callable[P, R], /) -> Callable[P, R]:
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             if _context.current_flow() is None:
                 return fn(*args, **kwargs)
-            started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
-            bound = _bind(sig, args, kwargs)
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                _trace_compute(fn, bound, None, exc, started_at, started)
-                raise
-            _trace_compute(fn, bound, result, None, started_at, started)
-            return result
+            with recording(name, bound=_bind(sig, args, kwargs), model="compute") as rec:
+                rec.output = fn(*args, **kwargs)
+                return rec.output
 
         wrapper = sync_wrapper
     wrapper.__stratum_compute__ = True  # type: ignore[attr-defined]
     return wrapper  # pyright: ignore[reportReturnType]
-
-
-def _flow_spent_usd(env: Envelope) -> Decimal | None:
-    if env.unpriced_calls and not env.spent_usd:
-        return None
-    return env.spent_usd
-
-
-def _make_flow(fn: Callable[P, Awaitable[R]], budget: Budget | None) -> Callable[P, Coroutine[Any, Any, R]]:
-    if not inspect.iscoroutinefunction(fn):
-        raise StratumCompileError(f"@flow {getattr(fn, '__qualname__', fn)!r}: flows must be `async def` functions")
-    if budget is not None and not isinstance(budget, Budget):  # pyright: ignore[reportUnnecessaryIsInstance]
-        raise StratumCompileError(f"@flow {fn.__qualname__!r}: budget must be a stratum.Budget")
-    name = fn.__qualname__
-
-    @functools.wraps(fn)
-    async def run_flow(*args: P.args, **kwargs: P.kwargs) -> R:
-        parent = _context.current_flow()
-        env = Envelope(budget, _context.current_envelope())
-        run = FlowRun(name=name, parent=parent, envelope=env, budget=budget)
-        env.flow_id = run.flow_id
-        status: Status = "failed"
-        error: BaseException | None = None
-        try:
-            with _context.in_flow(run), _context.in_envelope(env):
-                result = await fn(*args, **kwargs)
-            status = "ok"
-            return result
-        except BaseException as exc:
-            error = exc
-            status = status_of(exc)
-            raise
-        finally:
-            emit(
-                FlowRecord(
-                    flow_id=run.flow_id,
-                    name=name,
-                    parent_flow_id=parent.flow_id if parent is not None else None,
-                    status=status,
-                    started_at=run.started_at,
-                    duration_ms=(time.monotonic() - run.started) * 1000,
-                    limits=(budget or Budget()).limits(),
-                    spent_usd=_flow_spent_usd(env),
-                    spent_tokens=env.spent_tokens,
-                    record_ids=tuple(run.record_ids),
-                    budget_events=tuple(env.events),
-                    error=None if error is None else f"{type(error).__name__}: {error}",
-                )
-            )
-
-    run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]
-    return run_flow
-
-
-@overload
-def flow(fn: Callable[P, Awaitable[R]], /) -> Callable[P, Coroutine[Any, Any, R]]: ...
-
-
-@overload
-def flow(
-    *, budget: Budget | None = None
-) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]: ...
-
-
-def flow(
-    fn: Callable[P, Awaitable[R]] | None = None, /, *, budget: Budget | None = None
-) -> Any:
-    """Mark an `async def` as a flow: one budget envelope and one `flow_id` for every call inside.
-
-    Use it bare (`@flow`) or with a budget (`@flow(budget=Budget(usd="0.05"))`). Nested flows
-    nest envelopes: spending inside is charged to every enclosing flow.
-    """
-    if fn is not None:
-        return _make_flow(fn, budget)
-
-    def decorate(inner: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        return _make_flow(inner, budget)
-
-    return decorate
 
 
 def run(awaitable: Awaitable[T]) -> T:

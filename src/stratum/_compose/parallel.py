@@ -1,4 +1,4 @@
-"""`parallel` and `race`: run awaitables concurrently in one anyio task group.
+"""`parallel`: run awaitables concurrently in one anyio task group.
 
 Branches inherit the caller's context, so every `@infer` inside draws from the same flow
 envelope. A branch that is cancelled (because the group already has its answer, or failed)
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 
-from stratum._group import group
+from stratum._compose.outcomes import Failure, Success
+from stratum._runtime.recording import parent_recording
 from stratum.exceptions import ParallelValidationFailed
 
-__all__ = ("Failure", "Outcome", "Success", "parallel", "race")
+__all__ = ("parallel", "run_branches")
 
 T = TypeVar("T")
 T1 = TypeVar("T1")
@@ -28,34 +28,6 @@ T4 = TypeVar("T4")
 T5 = TypeVar("T5")
 
 Require = Literal["all", "any"] | int
-
-
-@dataclass(frozen=True, slots=True)
-class Success(Generic[T]):
-    """A branch of `parallel(require=0)` that returned `value`."""
-
-    value: T
-
-    @property
-    def ok(self) -> Literal[True]:
-        """Always True (lets `Success | Failure` be told apart without isinstance)."""
-        return True
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """A branch of `parallel(require=0)` that raised `error`."""
-
-    error: BaseException
-
-    @property
-    def ok(self) -> Literal[False]:
-        """Always False."""
-        return False
-
-
-Outcome = Success[T] | Failure
-"""What `parallel(require=0)` returns per branch, in input order."""
 
 
 def _close_unstarted(aws: Sequence[Awaitable[Any]]) -> None:
@@ -94,7 +66,7 @@ async def _check(validate: Callable[[Any], Any] | None, results: Any) -> None:
         )
 
 
-async def _run(aws: Sequence[Awaitable[Any]], require: Require, validate: Callable[[Any], Any] | None, kind: str) -> Any:
+async def run_branches(aws: Sequence[Awaitable[Any]], require: Require, validate: Callable[[Any], Any] | None, kind: str) -> Any:
     n = len(aws)
     try:
         need = _needed(require, n)
@@ -109,7 +81,7 @@ async def _run(aws: Sequence[Awaitable[Any]], require: Require, validate: Callab
     outcomes: list[Success[Any] | Failure | None] = [None] * n
     successes: list[Any] = []
     errors: list[Exception] = []
-    with group(f"stratum.{kind}", meta={"kind": kind, "require": require, "branches": n}) as parent:
+    with parent_recording(f"stratum.{kind}", meta={"kind": kind, "require": require, "branches": n}) as parent:
         try:
             async with anyio.create_task_group() as tg:
 
@@ -235,18 +207,4 @@ async def parallel(
         ParallelValidationFailed: `validate` rejected the results.
         ValueError: `require` is not "all", "any" or an int between 0 and the number of awaitables.
     """
-    return await _run(aws, require, validate, "parallel")
-
-
-async def race(*aws: Awaitable[T]) -> T:
-    """Return the first awaitable to finish without raising; cancel the others.
-
-    If every awaitable raises, the last error is re-raised. Cancelled branches release their
-    budget reservations and leave `cancelled` trace records.
-
-    Example:
-        ```python
-        answer = await stratum.race(fast_model_answer(q=q), careful_model_answer(q=q))
-        ```
-    """
-    return await _run(aws, "any", None, "race")
+    return await run_branches(aws, require, validate, "parallel")

@@ -1,0 +1,361 @@
+"""The `@infer` attempt loop: reserve → send → settle → judge, and retry with only what failed.
+
+`run_attempts` is reached only through `stratum._runtime.call`, which has already routed the
+call, checked `given` and applied composition. Each attempt:
+
+1. **reserve** the worst case (estimated input + `max_tokens` output, priced) in every envelope,
+   lowering `max_tokens` to what fits or raising `BudgetExceeded` before anything is sent;
+2. **send** the request to the provider under the tightest deadline;
+3. **settle** the usage it reports at the model's price (failed responses too);
+4. **judge** the output: refusal, content filter, parse and contract validation, `ensure`.
+
+A failed judgement makes the next attempt's messages: the first prompt, the last output and its
+violations, never the whole history. Every outcome leaves an `AttemptRecord` on the call's record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+
+from stratum._runtime import context as _context
+from stratum._runtime.budget import Envelope, Reservation
+from stratum._runtime.checks import run_ensure
+from stratum._runtime.config import current_settings
+from stratum._runtime.contracts import OutputError
+from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
+from stratum._runtime.prompt import Prompt, retry_messages
+from stratum._runtime.recording import CallTally, Recording, error_text, recording
+from stratum.exceptions import (
+    BudgetExceeded,
+    ConfigurationError,
+    ContentFilterError,
+    ParseFailure,
+    PostconditionFailed,
+    ProviderError,
+    RefusalError,
+)
+from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, Estimate, estimate_parts
+from stratum.pricing._resolve import resolve_price
+from stratum.providers._registry import ResolvedModel, resolve_model
+from stratum.trace import AttemptRecord
+from stratum.trace._records import AttemptOutcome
+
+if TYPE_CHECKING:
+    from stratum._runtime.spec import InferSpec
+
+__all__ = ("resolve_for", "run_attempts")
+
+
+def resolve_for(spec: InferSpec, model: Any) -> ResolvedModel:
+    """Pick the model: a routed one, else the decorator's, else `configure(default_model=)`."""
+    chosen = model if model is not None else spec.model
+    if chosen is None:
+        chosen = current_settings().default_model
+    if chosen is None:
+        raise ConfigurationError(
+            f"{spec.qualname}: no model to call; pass @infer(model='openai:gpt-4.1-mini'), set "
+            "stratum.configure(default_model=...), or test offline with stratum.testing.use_model(...)"
+        )
+    return resolve_model(chosen)
+
+
+@dataclass(slots=True)
+class _Attempt:
+    """One attempt in flight: what was reserved and sent, and what came back."""
+
+    number: int
+    messages: tuple[Message, ...]
+    prompt_hash: str
+    estimate: Estimate
+    max_tokens: int | None
+    timeout: float | None = None
+    reservation: Reservation | None = None
+    sent: float = 0.0
+    completion: Completion | None = None
+    usage: Usage | None = None
+    cost: Decimal | None = None
+
+    def record(
+        self, outcome: AttemptOutcome, *, violations: tuple[str, ...] = (), error: BaseException | None = None
+    ) -> AttemptRecord:
+        used = self.usage or Usage()
+        done = self.completion
+        return AttemptRecord(
+            attempt=self.number,
+            prompt_hash=self.prompt_hash,
+            outcome=outcome,
+            input_tokens=used.input_tokens,
+            output_tokens=used.output_tokens,
+            cached_input_tokens=used.cached_input_tokens,
+            cache_write_tokens=used.cache_write_tokens,
+            reasoning_tokens=used.reasoning_tokens,
+            estimated_input_tokens=self.estimate.input_tokens,
+            max_tokens=self.max_tokens if outcome != "budget" or self.sent else None,
+            cost_usd=self.cost,
+            latency_ms=(time.monotonic() - self.sent) * 1000 if self.sent else 0.0,
+            finish_reason=done.finish_reason if done is not None else None,
+            raw_output=done.text if done is not None else None,
+            violations=violations,
+            error=error_text(error),
+            response_model=done.model if done is not None else None,
+            request_id=done.request_id if done is not None else None,
+            fault_retries=done.fault_retries if done is not None else 0,
+        )
+
+
+@dataclass(slots=True)
+class _Verdict:
+    """What judging one output found: the value, or why it is not acceptable yet."""
+
+    value: Any = None
+    violations: tuple[str, ...] = ()
+    parse_failed: bool = False
+
+
+async def _complete_within(provider: Provider, call: CallSpec, timeout: float) -> Completion:
+    """`provider.complete(call)`, raising TimeoutError after `timeout` seconds."""
+    try:
+        asyncio.current_task()
+    except RuntimeError:  # not under asyncio (trio): anyio's scope
+        with anyio.fail_after(timeout):
+            return await provider.complete(call)
+    async with asyncio.timeout(timeout):  # far cheaper than an anyio scope on asyncio
+        return await provider.complete(call)
+
+
+class _AttemptLoop:
+    """The state one call's attempts share: the model, its price, the prompt, the envelope."""
+
+    __slots__ = (
+        "enforces_deadline",
+        "env",
+        "price",
+        "prompt",
+        "rec",
+        "resolved",
+        "schema_overhead",
+        "spec",
+        "tally",
+        "bound",
+    )
+
+    def __init__(self, spec: InferSpec, bound: Mapping[str, Any], resolved: ResolvedModel, prompt: Prompt, rec: Recording) -> None:
+        self.spec = spec
+        self.bound = bound
+        self.resolved = resolved
+        self.prompt = prompt
+        self.rec = rec
+        self.tally = rec.tally or CallTally()
+        self.price = resolve_price(resolved.label, resolved.provider, resolved.provider_name, resolved.model)
+        self.schema_overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
+        self.enforces_deadline: bool = getattr(resolved.provider, "enforces_deadline", False)
+        parent = _context.current_envelope()
+        self.env: Envelope | None = (
+            Envelope(spec.budget, parent, flow_id=parent.flow_id if parent else None) if spec.budget else parent
+        )
+
+    def reserve(self, number: int, messages: tuple[Message, ...], prompt_hash: str) -> _Attempt:
+        """Estimate this attempt and reserve its worst case; `BudgetExceeded` before sending."""
+        spec = self.spec
+        estimate = estimate_parts(
+            self.resolved.model,
+            messages,
+            spec.output.schema,
+            spec.output.hash,
+            spec.max_tokens,
+            self.resolved.provider_name,
+            schema_overhead=self.schema_overhead,
+        )
+        attempt = _Attempt(number, messages, prompt_hash, estimate, spec.max_tokens)
+        if self.env is None:
+            return attempt
+        try:
+            attempt.reservation = self.env.reserve(
+                input_tokens=estimate.reserved_input_tokens, max_tokens=spec.max_tokens, price=self.price, model=self.resolved.label
+            )
+        except BudgetExceeded as exc:
+            self.tally.attempts.append(attempt.record("budget", error=exc))
+            raise
+        attempt.max_tokens = attempt.reservation.max_tokens
+        attempt.timeout = self.env.seconds_left()
+        return attempt
+
+    async def send(self, attempt: _Attempt) -> Completion:
+        """Send the attempt; a timeout, a provider fault or the provider's own deadline stop is
+        recorded (with any usage it reported, charged) and raised."""
+        spec, resolved = self.spec, self.resolved
+        call = CallSpec(
+            model=resolved.model,
+            messages=attempt.messages,
+            output_schema=spec.output.schema,
+            output_name=spec.output.name,
+            max_tokens=attempt.max_tokens,
+            temperature=spec.temperature,
+            timeout=attempt.timeout,
+            function=spec.qualname,
+            attempt=attempt.number,
+            prompt_hash=self.prompt.hash,
+            contract_hash=spec.output.hash,
+            attachments=self.prompt.attachments,
+        )
+        attempt.sent = time.monotonic()
+        try:
+            # Providers that declare `enforces_deadline = True` (the built-in HTTP providers bound
+            # every request phase and backoff by `call.timeout`) skip the extra cancel scope.
+            if attempt.timeout is None or self.enforces_deadline:
+                return await resolved.provider.complete(call)
+            return await _complete_within(resolved.provider, call, attempt.timeout)
+        except TimeoutError as exc:
+            self._release(attempt)
+            self.tally.attempts.append(attempt.record("budget", error=exc))
+            assert self.env is not None  # a timeout only exists under a deadline
+            self.env.raise_deadline()
+            raise  # pragma: no cover - raise_deadline always raises
+        except (ProviderError, BudgetExceeded) as exc:
+            # BudgetExceeded here is the provider layer refusing to wait past the deadline (a
+            # retry-after too long); usage its failed responses reported is still metered.
+            used: Usage | None = getattr(exc, "usage", None)
+            if used is not None:
+                attempt.usage = used
+                attempt.cost = self.price.cost(used) if self.price is not None else None
+                self.tally.charge(used, attempt.cost)
+            self._settle_envelope(attempt, used or Usage(), attempt.cost if used else Decimal(0))
+            outcome: AttemptOutcome = "budget" if isinstance(exc, BudgetExceeded) else "provider_error"
+            self.tally.attempts.append(attempt.record(outcome, error=exc))
+            raise
+
+    def settle(self, attempt: _Attempt, completion: Completion) -> None:
+        """Charge what the response reported, at the price of the model that answered."""
+        attempt.completion = completion
+        usage = completion.usage if completion.fault_usage is None else completion.usage + completion.fault_usage
+        price = self.price
+        if completion.model and completion.model != self.resolved.model:
+            resolved = self.resolved
+            price = resolve_price(resolved.label, resolved.provider, resolved.provider_name, resolved.model, completion.model)
+        attempt.usage = usage
+        attempt.cost = price.cost(usage) if price is not None else None
+        self.tally.charge(usage, attempt.cost)
+        self._settle_envelope(attempt, usage, attempt.cost)
+
+    def judge(self, attempt: _Attempt, completion: Completion) -> _Verdict:
+        """Refusals and filtered outputs raise; otherwise parse, validate and run `ensure`."""
+        spec = self.spec
+        if completion.finish_reason == "refusal":
+            refusal = completion.refusal or completion.text
+            self._fail(attempt, "refusal", RefusalError(
+                f"{spec.qualname}: the model refused: {refusal!r}; rephrase the intent or inputs, or handle RefusalError",
+                refusal=refusal,
+                provider=self.resolved.provider_name,
+                model=self.resolved.model,
+            ))
+        if completion.finish_reason == "content_filter":
+            self._fail(attempt, "content_filter", ContentFilterError(
+                f"{spec.qualname}: the provider's content filter withheld the output; "
+                "change the inputs or handle ContentFilterError",
+                provider=self.resolved.provider_name,
+                model=self.resolved.model,
+            ))
+        try:
+            value = spec.output.parse(completion.text)
+        except OutputError as exc:
+            found: tuple[str, ...] = tuple(exc.violations)
+            truncated = completion.finish_reason == "length"
+            if truncated:
+                found = (
+                    f"the output was cut off at the output limit (max_tokens={attempt.max_tokens}) before it was "
+                    "complete; give a shorter answer",
+                    *found,
+                )
+            self.tally.attempts.append(attempt.record("truncated" if truncated else "parse_error", violations=found))
+            return _Verdict(violations=found, parse_failed=True)
+        found = tuple(v for check in spec.ensures if (v := run_ensure(check, value, self.bound)) is not None)
+        self.tally.attempts.append(attempt.record("violation" if found else "ok", violations=found))
+        return _Verdict(value=value, violations=found)
+
+    def give_up(self, verdict: _Verdict, last_text: str) -> BaseException:
+        """The error after the last attempt: `ParseFailure` or `PostconditionFailed`, with history."""
+        spec, attempts = self.spec, self.tally.attempts
+        listed = "; ".join(verdict.violations)
+        if verdict.parse_failed:
+            return ParseFailure(
+                f"{spec.qualname}: the output did not match {spec.output.name} after {len(attempts)} attempt(s): "
+                f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
+                function=spec.qualname,
+                raw_output=last_text,
+                violations=verdict.violations,
+                retry_history=attempts,
+            )
+        return PostconditionFailed(
+            f"{spec.qualname}: ensure failed after {len(attempts)} attempt(s): {listed}. "
+            "Inspect .retry_history, raise retries=, or revisit the ensure",
+            function=spec.qualname,
+            violations=verdict.violations,
+            retry_history=attempts,
+        )
+
+    def _fail(self, attempt: _Attempt, outcome: AttemptOutcome, error: BaseException) -> NoReturn:
+        self.tally.attempts.append(attempt.record(outcome, error=error))
+        raise error
+
+    def _settle_envelope(self, attempt: _Attempt, usage: Usage, cost: Decimal | None) -> None:
+        if self.env is not None:
+            self.tally.events.extend(self.env.settle(attempt.reservation, usage, cost))
+        attempt.reservation = None
+
+    def _release(self, attempt: _Attempt) -> None:
+        if self.env is not None and attempt.reservation is not None:
+            self.env.release(attempt.reservation)
+        attempt.reservation = None
+
+    async def run(self) -> Any:
+        """Attempt until an output passes, then return it; raise after the last attempt."""
+        messages, prompt_hash = self.prompt.messages, self.prompt.hash
+        verdict = _Verdict()
+        last_text = ""
+        for number in range(self.spec.retries + 1):
+            attempt = self.reserve(number, messages, prompt_hash)
+            try:
+                completion = await self.send(attempt)
+                self.settle(attempt, completion)
+            finally:
+                self._release(attempt)  # cancelled mid-request: give the reservation back
+            verdict = self.judge(attempt, completion)
+            if not verdict.violations:
+                return verdict.value
+            last_text = completion.text
+            if number < self.spec.retries:
+                messages, prompt_hash = retry_messages(self.prompt, completion.text, verdict.violations)
+        raise self.give_up(verdict, last_text)
+
+
+async def run_attempts(
+    spec: InferSpec,
+    bound: Mapping[str, Any],
+    model: Any = None,
+    *,
+    extra_sections: tuple[str, ...] = (),
+    meta: Mapping[str, Any] | None = None,
+) -> Any:
+    """Run the attempt loop of one call and return the validated result.
+
+    Raises:
+        PostconditionFailed, ParseFailure, BudgetExceeded, ProviderError, ...: with a trace
+            record written for the call in every case, cancellation included.
+    """
+    with recording(
+        spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta
+    ) as rec:
+        rec.tally = CallTally()
+        resolved = resolve_for(spec, model)
+        rec.model, rec.provider = resolved.label, resolved.provider_name
+        prompt = spec.compile(bound, extra_sections)
+        rec.prompt_hash = prompt.hash
+        rec.output = await _AttemptLoop(spec, bound, resolved, prompt, rec).run()
+        return rec.output

@@ -1,0 +1,292 @@
+"""Trace records: one context manager opens a record, and its exit writes it, whatever happens.
+
+Every record goes through `Recording`: an `@infer` call, a `@compute` call inside a flow, a stub,
+a cache hit, a failed `given`, a human review, a composed call's parent (parallel, race, quorum,
+debate, refine, sampling) and a flow run. The block's outcome decides the status: a normal exit
+is `ok`, a cancellation `cancelled`, any other exception `failed`; the record is emitted on exit
+in every case.
+
+A parent record (`parent=True`) is the `parent_id` of every record made inside its block. It
+holds no tokens or cost of its own (its members do), so summing `cost_usd` over the records
+never counts a composed call twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from decimal import Decimal
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from stratum._runtime import context as _context
+from stratum._runtime.model import Usage
+from stratum._util.ids import new_id
+from stratum.trace import AttemptRecord, FlowRecord, TraceRecord, emit
+from stratum.trace._records import Status
+
+if TYPE_CHECKING:
+    from stratum._runtime.budget import Budget, BudgetEvent, Envelope
+    from stratum._runtime.flows import FlowRun
+
+__all__ = (
+    "COMPOSE_MODEL",
+    "CallTally",
+    "FlowRecording",
+    "Recording",
+    "error_text",
+    "parent_recording",
+    "recording",
+    "status_of",
+)
+
+COMPOSE_MODEL = "compose"
+"""The `model` and `provider` of parent records that are not one model's call (parallel, race, debate)."""
+
+
+def status_of(exc: BaseException | None) -> Status:
+    """The record status of a block that ended with `exc`: ok, cancelled or failed."""
+    if exc is None:
+        return "ok"
+    return "cancelled" if isinstance(exc, anyio.get_cancelled_exc_class()) else "failed"
+
+
+def error_text(exc: BaseException | None) -> str | None:
+    """`"ErrorClass: message"`, the form records keep."""
+    return None if exc is None else f"{type(exc).__name__}: {exc}"
+
+
+class CallTally:
+    """What one call's attempts added up to while it ran: attempts, usage, cost, budget events."""
+
+    __slots__ = ("attempts", "cost", "events", "priced", "usage")
+
+    def __init__(self) -> None:
+        self.attempts: list[AttemptRecord] = []
+        self.usage = Usage()
+        self.cost = Decimal(0)
+        self.priced = True
+        self.events: list[BudgetEvent] = []
+
+    def charge(self, usage: Usage, cost: Decimal | None) -> None:
+        """Add one response's usage and cost (None: no price known, so the total is unknown)."""
+        self.usage = self.usage + usage
+        if cost is None:
+            self.priced = False
+        else:
+            self.cost += cost
+
+
+class _Open:
+    """The timing and outcome of an open block; subclasses say what record its exit writes."""
+
+    __slots__ = ("_scope", "error", "started", "started_at", "status")
+
+    def __init__(self) -> None:
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.started = time.monotonic()
+        self.status: Status = "failed"
+        self.error: BaseException | None = None
+        self._scope: AbstractContextManager[Any] | None = None
+
+    def duration_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
+        self.status = status_of(exc)
+        self.error = exc
+        self._close()
+
+
+class Recording(_Open):
+    """The open record of one call; fill `output`, `meta`, the model and the tally before it ends."""
+
+    __slots__ = (
+        "bound",
+        "cache_hit",
+        "contract_hash",
+        "function",
+        "meta",
+        "model",
+        "opaque",
+        "output",
+        "prompt_hash",
+        "provider",
+        "record_id",
+        "tally",
+    )
+
+    def __init__(
+        self,
+        function: str,
+        *,
+        bound: Mapping[str, Any],
+        model: str = "",
+        provider: str | None = None,
+        opaque: frozenset[str] = frozenset(),
+        contract_hash: str = "",
+        meta: Mapping[str, Any] | None = None,
+        parent: bool = False,
+    ) -> None:
+        super().__init__()
+        self.record_id = new_id()
+        self.function = function
+        self.bound = bound
+        self.model = model
+        self.provider = provider
+        self.opaque = opaque
+        self.contract_hash = contract_hash
+        self.prompt_hash = ""
+        self.meta: dict[str, Any] = dict(meta) if meta else {}
+        self.output: Any = None
+        self.cache_hit = False
+        self.tally: CallTally | None = None
+        if parent:
+            self._scope = _context.under_record(self.record_id)
+
+    def __enter__(self) -> Recording:
+        if self._scope is not None:
+            self._scope.__enter__()
+        return self
+
+    def _close(self) -> None:
+        tally = self.tally or CallTally()
+        if self.status == "cancelled" and self.tally is not None:
+            tally.attempts.append(AttemptRecord(attempt=len(tally.attempts), prompt_hash=self.prompt_hash, outcome="cancelled"))
+        flow = _context.current_flow()
+        usage = tally.usage
+        provider = self.model if self.provider is None else self.provider
+        record = TraceRecord(
+            record_id=self.record_id,
+            function=self.function,
+            model=self.model,
+            provider=provider,
+            flow_id=flow.flow_id if flow is not None else None,
+            parent_id=_context.current_parent_record(),
+            inputs=dict(self.bound),
+            opaque_inputs=tuple(sorted(self.opaque)),
+            output=self.output if self.status == "ok" else None,
+            status=self.status,
+            error=error_text(self.error) if self.status != "ok" else None,
+            attempts=len(tally.attempts),
+            retry_reasons=tuple(
+                "; ".join(a.violations) or (a.error or a.outcome) for a in tally.attempts if a.outcome != "ok"
+            ),
+            compiled_prompt_hash=self.prompt_hash,
+            contract_hash=self.contract_hash,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_input_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cost_usd=tally.cost if tally.priced else None,
+            duration_ms=self.duration_ms(),
+            cache_hit=self.cache_hit,
+            started_at=self.started_at,
+            budget_events=tuple(tally.events),
+            attempt_records=tuple(tally.attempts),
+            review_id=flow.review_ids[-1] if flow is not None and flow.review_ids else None,
+            meta=self.meta,
+        )
+        if flow is not None:
+            flow.record_ids.append(self.record_id)
+        emit(record)
+
+
+def recording(
+    function: str,
+    *,
+    bound: Mapping[str, Any],
+    model: str = "",
+    provider: str | None = None,
+    opaque: frozenset[str] = frozenset(),
+    contract_hash: str = "",
+    meta: Mapping[str, Any] | None = None,
+    parent: bool = False,
+) -> Recording:
+    """Open the record of one call: `with recording(...) as rec:`; its exit writes the record.
+
+    `provider` defaults to `model`. With `parent=True`, records made inside the block link to
+    this one by `parent_id` (composed calls).
+    """
+    return Recording(
+        function,
+        bound=bound,
+        model=model,
+        provider=provider,
+        opaque=opaque,
+        contract_hash=contract_hash,
+        meta=meta,
+        parent=parent,
+    )
+
+
+def parent_recording(
+    function: str,
+    *,
+    meta: Mapping[str, Any],
+    bound: Mapping[str, Any] | None = None,
+    opaque: frozenset[str] = frozenset(),
+    model: str = COMPOSE_MODEL,
+    provider: str | None = None,
+    contract_hash: str = "",
+) -> Recording:
+    """Open the parent record of a composed call: records made inside link to it by `parent_id`."""
+    return Recording(
+        function,
+        bound=bound or {},
+        model=model,
+        provider=provider,
+        opaque=opaque,
+        contract_hash=contract_hash,
+        meta=meta,
+        parent=True,
+    )
+
+
+class FlowRecording(_Open):
+    """The open record of one flow run; its exit writes the `FlowRecord`."""
+
+    __slots__ = ("budget", "envelope", "parent_flow_id", "run")
+
+    def __init__(self, run: FlowRun, envelope: Envelope, budget: Budget | None) -> None:
+        super().__init__()
+        self.run = run
+        self.envelope = envelope
+        self.budget = budget
+
+    def __enter__(self) -> FlowRecording:
+        return self
+
+    def _close(self) -> None:
+        from stratum._runtime.budget import Budget
+
+        run, env = self.run, self.envelope
+        spent = None if env.unpriced_calls and not env.spent_usd else env.spent_usd
+        emit(
+            FlowRecord(
+                flow_id=run.flow_id,
+                name=run.name,
+                parent_flow_id=run.parent.flow_id if run.parent is not None else None,
+                status=self.status,
+                started_at=run.started_at,
+                duration_ms=(time.monotonic() - run.started) * 1000,
+                limits=(self.budget or Budget()).limits(),
+                spent_usd=spent,
+                spent_tokens=env.spent_tokens,
+                record_ids=tuple(run.record_ids),
+                budget_events=tuple(env.events),
+                error=error_text(self.error),
+            )
+        )
