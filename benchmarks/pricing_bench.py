@@ -6,7 +6,7 @@ Run from the repository root:  PYTHONPATH=src python benchmarks/pricing_bench.py
 2. Metering cost per call: resolve_price + estimate + reserve + cost + settle, as run by the
    executor under a usd budget, for a catalog model (gpt-4o) and a tiered one (claude-sonnet-4-5).
 3. Estimator throughput (tokens/s) for o200k_base, cl100k_base and the bytes/3 fallback.
-4. Estimator error vs the input tokens recorded in shared/cassettes/real.
+4. Estimator error vs the input tokens recorded in tests/fixtures/real_cassettes.
 """
 
 from __future__ import annotations
@@ -152,8 +152,6 @@ def call_of(exchange: Exchange) -> CallSpec:
 
 def estimator_errors() -> list[tuple[str, str, int, int, int, bool]]:
     root = cassette_root()
-    if root is None:
-        return []
     rows: list[tuple[str, str, int, int, int, bool]] = []
     for exchange in exchanges(root):
         if exchange.usage is None:
@@ -190,7 +188,7 @@ def main() -> None:
         print(f"{label:<58}{value:>10.1f}{value / core:>10.1%}")
 
     root = cassette_root()
-    texts = [m.content for e in (exchanges(root) if root else []) for m in call_of(e).messages if m.content]
+    texts = [m.content for e in exchanges(root) for m in call_of(e).messages if m.content]
     texts = texts or ["The customer wrote back about the late parcel and asked for a refund."] * 50
     print("\n## Estimator throughput (cassette request texts)")
     print(f"{'encoding':<20}{'Mtokens/s':>12}")

@@ -1,7 +1,7 @@
-"""Read the real recorded cassettes in shared/cassettes/real: requests, usage, returned model.
+"""Read the real recorded cassettes in tests/fixtures/real_cassettes: requests, usage, returned model.
 
 Shared by the cassette cost tests and `benchmarks/pricing_bench.py`. Usage is normalized the
-way Stratum's providers normalize it (shared/WIRE.md §7): input includes cache reads and
+way Stratum's providers normalize it: input includes cache reads and
 writes, output includes reasoning.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,9 @@ from stratum import Usage
 __all__ = ("Exchange", "cassette_root", "exchanges")
 
 
-def cassette_root() -> Path | None:
-    """shared/cassettes/real, found beside the repository (CI clones shared/ next to it)."""
-    env = os.environ.get("STRATUM_CASSETTES")
-    candidates = [Path(env)] if env else []
-    here = Path(__file__).resolve()
-    candidates += [parent / "shared" / "cassettes" / "real" for parent in here.parents]
-    candidates.append(Path("/work/shared/cassettes/real"))
-    return next((c for c in candidates if c.is_dir()), None)
+def cassette_root() -> Path:
+    """The real recorded cassettes kept in `tests/fixtures/real_cassettes` (licenses in INDEX.md)."""
+    return Path(__file__).resolve().parents[1] / "fixtures" / "real_cassettes"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A small loader for the real recorded cassettes in `shared/cassettes/real/`.
+"""A small loader for the real recorded cassettes in `tests/fixtures/real_cassettes/`.
 
 Two formats: stock vcrpy YAML (`body.string`, possibly `!!binary` gzip with its
 `Content-Encoding` header kept) and pydantic-ai's serializer, which stores JSON bodies as a
@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-# CI clones the repo with shared/ beside it; STRATUM_REAL_CASSETTES overrides (e.g. a worktree).
-CASSETTES = Path(
-    os.environ.get("STRATUM_REAL_CASSETTES") or Path(__file__).parents[2] / ".." / "shared" / "cassettes" / "real"
-)
+CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "real_cassettes"
+"""Real recorded traffic, copied into the repository with its license notes (see INDEX.md there)."""
 
 
 @dataclass(frozen=True)

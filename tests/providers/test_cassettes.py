@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from _provider_cassettes import CASSETTES, Interaction, all_cassettes, load
+from _provider_cassettes import Interaction, all_cassettes, load
 
 from stratum._runtime.model import CallSpec, Completion, Message, Usage
 from stratum.exceptions import ProviderHTTPError, RateLimitError
@@ -21,7 +21,6 @@ from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 
 pytestmark = [
     pytest.mark.anyio,
-    pytest.mark.skipif(not CASSETTES.is_dir(), reason=f"shared cassettes not found at {CASSETTES} (clone shared/ beside the repo)"),
 ]
 
 KEY = "sk-replay-0000000000"

@@ -315,21 +315,12 @@ def test_stock_vcrpy_replays_a_stratum_cassette(fake_server: FakeProviders, tmp_
     assert Ticket(**content) == ticket
 
 
-def _shared_cassettes() -> Path | None:
-    root = Path(__file__).resolve().parents[2]
-    for base in (root.parent, root.parent.parent):
-        candidate = base / "shared" / "cassettes" / "real"
-        if candidate.is_dir():
-            return candidate
-    return None
+_REAL_CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "real_cassettes"
 
 
 async def test_stratum_replays_a_stock_cassette_recorded_by_another_tool(anyio_backend: str) -> None:
     """simonw/llm's recording (gzip body stored as !!binary) replays when the request matches."""
-    shared = _shared_cassettes()
-    if shared is None:
-        pytest.skip("shared/cassettes/real not found beside the repo")
-    path = shared / "llm/tests/cassettes/test_openai_responses/test_responses_basic_non_streaming.yaml"
+    path = _REAL_CASSETTES / "llm/tests/cassettes/test_openai_responses/test_responses_basic_non_streaming.yaml"
     stored = yaml.safe_load(path.read_text())["interactions"][0]["request"]
     from stratum.providers._intercept import Exchange, send_intercepted
 
