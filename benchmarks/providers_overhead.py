@@ -114,8 +114,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the number of calls")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 100, 1000], help="which cases to run")
     args = parser.parse_args()
-    cases = [(1, 0.0, 2000), (100, 50.0, 5000), (1000, 50.0, 10000)]
+    cases = [c for c in [(1, 0.0, 2000), (100, 50.0, 5000), (1000, 50.0, 10000)] if c[0] in args.concurrency]
     rows: list[dict[str, float]] = []
     for concurrency, latency, calls in cases:
         calls = max(int(calls * args.scale), concurrency)

@@ -243,15 +243,8 @@ def parent_recording(
     contract_hash: str = "",
 ) -> Recording:
     """Open the parent record of a composed call: records made inside link to it by `parent_id`."""
-    return Recording(
-        function,
-        bound=bound or {},
-        model=model,
-        provider=provider,
-        opaque=opaque,
-        contract_hash=contract_hash,
-        meta=meta,
-        parent=True,
+    return recording(
+        function, bound=bound or {}, model=model, provider=provider, opaque=opaque, contract_hash=contract_hash, meta=meta, parent=True
     )
 
 
