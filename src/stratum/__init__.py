@@ -3,34 +3,18 @@
 `@infer` declares an LLM call with a typed `@contract` result, `ensure` postconditions,
 targeted retries and a hard `Budget`; `@compute` marks plain code with the same signature;
 `@flow` shares one budget envelope and one trace across every call inside it.
+
+Names are imported on first use (like anyio's and httpx's lazy doors): `import stratum` costs
+little, and each part (providers, trace sinks, composition) loads when something needs it.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
-from stratum import exceptions, pricing, providers, trace
-from stratum._compose.cache import cache_store
-from stratum._compose.debate import debate
-from stratum._compose.human import (
-    ConsoleReviewSink,
-    HumanDecision,
-    HumanReviewContext,
-    PendingReview,
-    ReviewSink,
-    await_human,
-)
-from stratum._compose.outcomes import Failure, Success
-from stratum._compose.parallel import parallel
-from stratum._compose.probabilistic import Probabilistic
-from stratum._compose.race import race
-from stratum._compose.refine import refine
-from stratum._runtime.budget import Budget, BudgetEvent, Envelope, current_budget
-from stratum._runtime.config import configure
-from stratum._runtime.contracts import contract, opaque
-from stratum._runtime.decorators import InferFunction, compute, infer, run
-from stratum._runtime.flows import flow
-from stratum._runtime.model import Usage
+from stratum import exceptions
 from stratum.exceptions import (
     AuthenticationError,
     BudgetExceeded,
@@ -57,12 +41,109 @@ from stratum.exceptions import (
     StratumError,
     UnknownPriceError,
 )
-from stratum.trace import FlowRecord, TraceRecord
 
-try:
-    __version__ = version("stratum")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from stratum import pricing as pricing
+    from stratum import providers as providers
+    from stratum import trace as trace
+    from stratum._compose.cache import cache_store as cache_store
+    from stratum._compose.debate import debate as debate
+    from stratum._compose.human import ConsoleReviewSink as ConsoleReviewSink, HumanDecision as HumanDecision, HumanReviewContext as HumanReviewContext, PendingReview as PendingReview, ReviewSink as ReviewSink, await_human as await_human
+    from stratum._compose.outcomes import Failure as Failure, Success as Success
+    from stratum._compose.parallel import parallel as parallel
+    from stratum._compose.probabilistic import Probabilistic as Probabilistic
+    from stratum._compose.race import race as race
+    from stratum._compose.refine import refine as refine
+    from stratum._runtime.budget import Budget as Budget, BudgetEvent as BudgetEvent, Envelope as Envelope, current_budget as current_budget
+    from stratum._runtime.config import configure as configure
+    from stratum._runtime.contracts import contract as contract, opaque as opaque
+    from stratum._runtime.decorators import InferFunction as InferFunction, compute as compute, infer as infer, run as run
+    from stratum._runtime.flows import flow as flow
+    from stratum._runtime.model import Usage as Usage
+    from stratum.trace import FlowRecord as FlowRecord, TraceRecord as TraceRecord
+
+    __version__: str
+
+_LAZY: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "Budget": "stratum._runtime.budget",
+        "BudgetEvent": "stratum._runtime.budget",
+        "ConsoleReviewSink": "stratum._compose.human",
+        "Envelope": "stratum._runtime.budget",
+        "Failure": "stratum._compose.outcomes",
+        "FlowRecord": "stratum.trace",
+        "HumanDecision": "stratum._compose.human",
+        "HumanReviewContext": "stratum._compose.human",
+        "InferFunction": "stratum._runtime.decorators",
+        "PendingReview": "stratum._compose.human",
+        "Probabilistic": "stratum._compose.probabilistic",
+        "ReviewSink": "stratum._compose.human",
+        "Success": "stratum._compose.outcomes",
+        "TraceRecord": "stratum.trace",
+        "Usage": "stratum._runtime.model",
+        "await_human": "stratum._compose.human",
+        "cache_store": "stratum._compose.cache",
+        "compute": "stratum._runtime.decorators",
+        "configure": "stratum._runtime.config",
+        "contract": "stratum._runtime.contracts",
+        "current_budget": "stratum._runtime.budget",
+        "debate": "stratum._compose.debate",
+        "flow": "stratum._runtime.flows",
+        "infer": "stratum._runtime.decorators",
+        "opaque": "stratum._runtime.contracts",
+        "parallel": "stratum._compose.parallel",
+        "race": "stratum._compose.race",
+        "refine": "stratum._compose.refine",
+        "run": "stratum._runtime.decorators",
+    }
+)
+"""Public name -> the private module that defines it."""
+
+_SUBPACKAGES = frozenset({"pricing", "providers", "trace"})
+
+_REHOMED = frozenset(
+    {
+        "Budget",
+        "BudgetEvent",
+        "ConsoleReviewSink",
+        "Envelope",
+        "Failure",
+        "HumanDecision",
+        "HumanReviewContext",
+        "InferFunction",
+        "PendingReview",
+        "Probabilistic",
+        "ReviewSink",
+        "Success",
+        "Usage",
+    }
+)
+"""Classes whose `__module__` reads `stratum` (their public home) in reprs and docs."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("stratum")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            return "0.0.0"
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    if name in _REHOMED:
+        value.__module__ = __name__
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = (
     "AuthenticationError",
@@ -124,16 +205,3 @@ __all__ = (
     "run",
     "trace",
 )
-
-for _obj in (Budget, BudgetEvent, Envelope, InferFunction, Probabilistic, Usage):
-    _obj.__module__ = __name__
-for _obj in (
-    ConsoleReviewSink,
-    Failure,
-    HumanDecision,
-    HumanReviewContext,
-    PendingReview,
-    ReviewSink,
-    Success,
-):
-    _obj.__module__ = __name__
