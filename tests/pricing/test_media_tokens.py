@@ -79,3 +79,17 @@ def test_media_tokens_for_each_kind() -> None:
     mp3 = Audio.from_bytes(b"ID3" + b"\x00" * 63_997)
     assert media_tokens(mp3, "gpt-4o-audio-preview", "openai", _bytes3) == 64 * 32
     assert media_tokens(Audio.from_url("https://x.test/a.mp3"), "gemini-2.5-flash", None, _bytes3) == 3600 * 32
+
+
+def test_cache_savings_reads_minus_the_write_premium() -> None:
+    from decimal import Decimal
+
+    from stratum import Usage
+    from stratum.pricing import Price
+
+    price = Price(input_per_mtok="3", output_per_mtok="15", cached_input_per_mtok="0.30", cache_write_per_mtok="3.75")
+    assert price.cache_savings(Usage(input_tokens=100, output_tokens=5)) is None
+    # 2000 cached reads save 2.70 $/MTok each; 1000 writes cost 0.75 $/MTok extra
+    saved = price.cache_savings(Usage(input_tokens=3100, output_tokens=5, cached_input_tokens=2000, cache_write_tokens=1000))
+    assert saved == (Decimal(2000) * Decimal("2.70") - Decimal(1000) * Decimal("0.75")) / Decimal(1_000_000)
+    assert price.cache_savings(Usage(input_tokens=1000, cache_write_tokens=1000)) == Decimal("-0.00075")
