@@ -13,8 +13,12 @@ from stratum._media._types import Media, is_media_type
 __all__ = ("annotation_has_media", "find_media", "replace_media")
 
 
-def annotation_has_media(tp: Any, _seen: frozenset[int] = frozenset()) -> bool:
-    """True when a value of type `tp` may hold a media input (decided once, at decoration time)."""
+def annotation_has_media(tp: Any, *, untyped: bool = True, _seen: frozenset[int] = frozenset()) -> bool:
+    """True when a value of type `tp` may hold a media input (decided once, at decoration time).
+
+    With `untyped=False`, `Any` and bare containers do not count: only a type that names
+    `Image`, `Document` or `Audio` does.
+    """
     if is_media_type(tp):
         return True
     if id(tp) in _seen:
@@ -22,12 +26,12 @@ def annotation_has_media(tp: Any, _seen: frozenset[int] = frozenset()) -> bool:
     seen = _seen | {id(tp)}
     origin = get_origin(tp)
     if origin is Annotated:
-        return annotation_has_media(get_args(tp)[0], seen)
+        return annotation_has_media(get_args(tp)[0], untyped=untyped, _seen=seen)
     if origin is not None:
-        return any(annotation_has_media(arg, seen) for arg in get_args(tp))
+        return any(annotation_has_media(arg, untyped=untyped, _seen=seen) for arg in get_args(tp))
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return any(annotation_has_media(f.annotation, seen) for f in tp.model_fields.values())
-    return tp is Any or tp is object
+        return any(annotation_has_media(f.annotation, untyped=untyped, _seen=seen) for f in tp.model_fields.values())
+    return untyped and (tp is Any or tp is object or tp is list or tp is dict or tp is tuple)
 
 
 def find_media(value: Any, path: str, found: list[tuple[str, Media]]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from stratum._runtime.model import CallSpec, Message
 from stratum.pricing._catalog import LOCAL_PROVIDERS
 from stratum.pricing._encodings import encoding, encoding_name_for
+from stratum.pricing._media_tokens import media_tokens
 
 __all__ = (
     "INPUT_SAFETY_MARGIN",
@@ -143,6 +144,8 @@ def estimate_parts(
     for m in messages:
         count = _fixed_text_tokens if m.role == "system" else count_text_tokens
         tokens += count(m.content, name)
+        if m.media is not None:  # an image, document or audio input: by the provider's rule
+            tokens += media_tokens(m.media, model, provider, lambda text: count_text_tokens(text, name))
     if output_schema is not None:
         if contract_hash:
             tokens += _schema_tokens(_SchemaKey(contract_hash, name, output_schema))

@@ -15,14 +15,25 @@ Text documents go to OpenAI as text parts, since its file inputs are for PDFs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
 from stratum._media import Media
+from stratum._runtime.model import Message
 from stratum.exceptions import UnsupportedInputError
 
-__all__ = ("anthropic_parts", "gemini_parts", "openai_chat_parts", "openai_responses_parts")
+__all__ = (
+    "anthropic_content",
+    "anthropic_parts",
+    "chat_message",
+    "gemini_content",
+    "gemini_parts",
+    "has_media",
+    "openai_chat_parts",
+    "openai_responses_parts",
+    "responses_content",
+)
 
 _ANTHROPIC_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 _OPENAI_IMAGES = _ANTHROPIC_IMAGES
@@ -143,3 +154,51 @@ def gemini_parts(media: Media, caption: str) -> list[dict[str, Any]]:
     if media.url is not None:
         return [head, {"fileData": {"mimeType": media.media_type, "fileUri": media.url}}]
     return [head, {"inlineData": {"mimeType": media.media_type, "data": media.base64()}}]
+
+
+# -- whole turns: the dialects call these only for calls that carry media ------------------------
+
+
+def has_media(messages: Sequence[Message]) -> bool:
+    """True when some message carries a media input."""
+    return any(m.media is not None for m in messages)
+
+
+def chat_message(message: Message, provider: str = "OpenAI Chat Completions") -> dict[str, Any]:
+    """One Chat Completions message: content parts for a media message, plain text otherwise."""
+    if message.media is None:
+        return {"role": message.role, "content": message.content}
+    return {"role": message.role, "content": openai_chat_parts(message.media, message.content, provider)}
+
+
+def responses_content(group: Sequence[Message]) -> list[dict[str, Any]]:
+    """The content parts of one Responses user turn."""
+    parts: list[dict[str, Any]] = []
+    for m in group:
+        if m.media is None:
+            parts.append({"type": "input_text", "text": m.content})
+        else:
+            parts.extend(openai_responses_parts(m.media, m.content))
+    return parts
+
+
+def anthropic_content(group: Sequence[Message]) -> list[dict[str, Any]]:
+    """The content blocks of one Anthropic turn."""
+    blocks: list[dict[str, Any]] = []
+    for m in group:
+        if m.media is None:
+            blocks.append({"type": "text", "text": m.content})
+        else:
+            blocks.extend(anthropic_parts(m.media, m.content))
+    return blocks
+
+
+def gemini_content(group: Sequence[Message]) -> list[dict[str, Any]]:
+    """The parts of one Gemini turn."""
+    parts: list[dict[str, Any]] = []
+    for m in group:
+        if m.media is None:
+            parts.append({"text": m.content})
+        else:
+            parts.extend(gemini_parts(m.media, m.content))
+    return parts
