@@ -207,3 +207,44 @@ async def test_scripted_models_see_media_messages_and_keep_working() -> None:
     media = [m for m in request.messages if m.kind == "media"]
     assert len(media) == 1 and media[0].media == Image.from_bytes(png(3, 3))
     assert "photo: [image image/png" in request.instructions and "(image, image/png):" not in request.instructions
+
+
+async def test_a_bare_list_contract_is_sent_non_strict_to_openai(loopback: Loopback) -> None:
+    loopback.reply = lambda path, body: replies.chat('{"title": "T", "key_points": ["a", 2]}')
+
+    @contract
+    class Digest:
+        title: str
+        key_points: list
+
+    @infer("Digest the text.", model="oai:gpt-4o")
+    def digest(text: str) -> Digest: ...
+
+    with configure(providers={"oai": OpenAI(api_key=KEY, base_url=loopback.url)}):
+        result = await digest("...")
+    assert result.key_points == ["a", 2]
+    fmt = loopback.bodies[0]["response_format"]["json_schema"]
+    assert fmt["strict"] is False and fmt["schema"]["properties"]["key_points"]["items"] == {}
+
+
+async def test_a_cassette_stores_the_image_hash_and_replays_it(loopback: Loopback, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from stratum.testing import cassette
+
+    path = Path(str(tmp_path)) / "photo.yaml"
+    loopback.reply = lambda p, body: replies.anthropic(ANSWER)
+    photo = Image.from_bytes(png(300, 200))
+
+    @infer("Assess the damage in the photo.", model="claude:claude-sonnet-4-5")
+    def assess(photo: Image) -> Damage: ...
+
+    with configure(providers={"claude": Anthropic(api_key=KEY, base_url=loopback.url)}):
+        with cassette(path, record_mode="all"):
+            await assess(photo)
+        text = path.read_text()
+        assert f"sha256={photo.sha256};bytes={photo.size}" in text
+        assert photo.base64()[:200] not in text and KEY not in text
+        with cassette(path):  # replay: the live request (with the bytes) matches the hashed one
+            assert (await assess(Image.from_bytes(png(300, 200)))).severity == "minor"
+    assert len(loopback.requests) == 1

@@ -103,7 +103,7 @@ def _check_type(tp: Any, where: str, stack: tuple[type, ...]) -> None:
     if origin is Annotated:
         _check_type(get_args(tp)[0], where, stack)
         return
-    if tp is None or tp is type(None) or tp in _PRIMITIVES or tp is Any:
+    if tp is None or tp is type(None) or tp in _PRIMITIVES:
         return
     if isinstance(tp, type) and issubclass(tp, enum.Enum | Media):
         return  # an Image, Document or Audio input field validates and serializes itself
@@ -122,13 +122,15 @@ def _check_type(tp: Any, where: str, stack: tuple[type, ...]) -> None:
         return
     if origin is list:
         (item,) = get_args(tp) or (Any,)
-        _check_type(item, where, stack)
+        if item is not Any:  # list[Any], like a bare list: items of any JSON type
+            _check_type(item, where, stack)
         return
     if origin is dict:
         args = get_args(tp)
         if len(args) != 2 or args[0] is not str:
             raise StratumCompileError(f"{where}: only dict[str, T] is supported, got {tp!r}")
-        _check_type(args[1], where, stack)
+        if args[1] is not Any:  # dict[str, Any], like a bare dict: an open JSON object
+            _check_type(args[1], where, stack)
         return
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if tp in stack:
