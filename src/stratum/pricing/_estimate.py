@@ -5,7 +5,8 @@ input, and the output side is the call's `max_tokens`.
 
 Models with a known OpenAI encoding (gpt-4o, gpt-4.1, gpt-5, o-series → `o200k_base`; gpt-4,
 gpt-3.5 → `cl100k_base`) are counted with that tokenizer, loaded offline (`_encodings`). Every
-other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`.
+other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`. Media inputs
+(images, documents, audio) add their worst-case tokens by the provider's rule (`_media_tokens`).
 """
 
 from __future__ import annotations
