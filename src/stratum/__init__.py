@@ -40,6 +40,7 @@ from stratum.exceptions import (
     StratumCompileError,
     StratumError,
     UnknownPriceError,
+    UnsupportedInputError,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from stratum._compose.probabilistic import Probabilistic as Probabilistic
     from stratum._compose.race import race as race
     from stratum._compose.refine import refine as refine
+    from stratum._media import Audio as Audio, Document as Document, Image as Image
     from stratum._runtime.budget import Budget as Budget, BudgetEvent as BudgetEvent, Envelope as Envelope, current_budget as current_budget
     from stratum._runtime.config import configure as configure
     from stratum._runtime.contracts import contract as contract, opaque as opaque
@@ -66,14 +68,17 @@ if TYPE_CHECKING:
 
 _LAZY: MappingProxyType[str, str] = MappingProxyType(
     {
+        "Audio": "stratum._media",
         "Budget": "stratum._runtime.budget",
         "BudgetEvent": "stratum._runtime.budget",
         "ConsoleReviewSink": "stratum._compose.human",
+        "Document": "stratum._media",
         "Envelope": "stratum._runtime.budget",
         "Failure": "stratum._compose.outcomes",
         "FlowRecord": "stratum.trace",
         "HumanDecision": "stratum._compose.human",
         "HumanReviewContext": "stratum._compose.human",
+        "Image": "stratum._media",
         "InferFunction": "stratum._runtime.decorators",
         "PendingReview": "stratum._compose.human",
         "Probabilistic": "stratum._compose.probabilistic",
@@ -103,13 +108,16 @@ _SUBPACKAGES = frozenset({"pricing", "providers", "trace"})
 
 _REHOMED = frozenset(
     {
+        "Audio",
         "Budget",
         "BudgetEvent",
         "ConsoleReviewSink",
+        "Document",
         "Envelope",
         "Failure",
         "HumanDecision",
         "HumanReviewContext",
+        "Image",
         "InferFunction",
         "PendingReview",
         "Probabilistic",
@@ -146,6 +154,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = (
+    "Audio",
     "AuthenticationError",
     "Budget",
     "BudgetEvent",
@@ -156,12 +165,14 @@ __all__ = (
     "ConsoleReviewSink",
     "ContentFilterError",
     "ConvergenceFailure",
+    "Document",
     "Envelope",
     "Failure",
     "FlowRecord",
     "HITLTimeoutError",
     "HumanDecision",
     "HumanReviewContext",
+    "Image",
     "InferFunction",
     "NetworkBlockedError",
     "ParallelValidationFailed",
@@ -184,6 +195,7 @@ __all__ = (
     "Success",
     "TraceRecord",
     "UnknownPriceError",
+    "UnsupportedInputError",
     "Usage",
     "__version__",
     "await_human",

@@ -4,7 +4,8 @@
 StratumError
  ├── StratumCompileError          a decorator or plan is misconfigured (raised at decoration time)
  ├── ConfigurationError           a runtime setting is missing or wrong (no model, no API key…)
- │    └── UnknownPriceError       a `usd` budget meets a model with no known price
+ │    ├── UnknownPriceError       a `usd` budget meets a model with no known price
+ │    └── UnsupportedInputError   a media input the provider (or the input type) cannot take
  ├── PreconditionFailed           a `given` check failed; no model was called
  ├── PostconditionFailed          `ensure` still failed after every attempt
  ├── ParseFailure                 the output never parsed or validated against the contract
@@ -65,6 +66,7 @@ __all__ = (
     "StratumCompileError",
     "StratumError",
     "UnknownPriceError",
+    "UnsupportedInputError",
 )
 
 Axis = Literal["ms", "usd", "tokens"]
@@ -92,6 +94,24 @@ class UnknownPriceError(ConfigurationError):
     def __init__(self, message: str, *, model: str) -> None:
         super().__init__(message)
         self.model = model
+
+
+class UnsupportedInputError(ConfigurationError):
+    """A media input (`Image`, `Document`, `Audio`) that cannot be sent as given.
+
+    Raised when a file's media type does not fit the input type, or when the provider the call
+    goes to cannot take that media type (or that way of passing it, e.g. a URL). No request is
+    sent, and retrying cannot help: the message names the provider and the fix.
+
+    Attributes:
+        media_type: the input's media type (`"audio/wav"`...).
+        provider: the wire dialect that cannot take it, or None for a construction error.
+    """
+
+    def __init__(self, message: str, *, media_type: str, provider: str | None = None) -> None:
+        super().__init__(message)
+        self.media_type = media_type
+        self.provider = provider
 
 
 class PreconditionFailed(StratumError):

@@ -129,12 +129,30 @@ def test_methods_survive_the_rebuild() -> None:
         pytest.param(tuple[int, int], "unsupported type", id="tuple"),
         pytest.param(Any, "unsupported type", id="any"),
         pytest.param(dict[int, str], "only dict[str, T]", id="dict-int-keys"),
-        pytest.param(list, "bare `list`", id="bare-list"),
+        pytest.param(list[set[int]], "unsupported type", id="list-of-set"),
     ],
 )
 def test_unsupported_types_fail_at_decoration(annotation: Any, message: str) -> None:
     with pytest.raises(StratumCompileError, match=re.escape(message)):
         contract(type("Bad", (), {"__annotations__": {"field": annotation}}))
+
+
+def test_bare_list_and_dict_are_any_items_with_a_non_strict_schema() -> None:
+    """Upstream examples write `key_points: list`: accepted as list[Any] / dict[str, Any]."""
+    from stratum.providers._schema import to_strict
+
+    @contract
+    class Notes:
+        key_points: list
+        extra: dict
+        tags: list[Any]
+        meta: dict[str, Any]
+
+    notes = Notes(key_points=["a", 1, {"b": None}], extra={"k": [1]}, tags=[], meta={"x": 1.5})
+    assert notes.key_points == ["a", 1, {"b": None}]
+    schema = contract_info(Notes).schema  # pyright: ignore[reportOptionalMemberAccess]
+    assert schema["properties"]["key_points"]["items"] == {}
+    assert to_strict(schema).strict is False
 
 
 def test_no_annotated_fields_fails() -> None:

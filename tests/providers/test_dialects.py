@@ -74,6 +74,13 @@ def test_strict_transform_falls_back_to_non_strict_for_open_maps() -> None:
     assert to_strict(schema).schema is schema
 
 
+def test_strict_transform_falls_back_to_non_strict_for_items_of_any_type() -> None:
+    """A bare `list` field (items `{}`) cannot be said in strict mode: sent as is, non-strict."""
+    schema = {"type": "object", "properties": {"key_points": {"type": "array", "items": {}}}, "required": ["key_points"]}
+    assert to_strict(schema).strict is False
+    assert to_strict(schema).schema is schema
+
+
 def test_strict_transform_reaches_nested_defs_and_lists() -> None:
     schema = {
         "type": "object",

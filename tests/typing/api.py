@@ -10,8 +10,11 @@ from pydantic import Field
 
 import stratum
 from stratum import (
+    Audio,
     Budget,
+    Document,
     Envelope,
+    Image,
     Probabilistic,
     compute,
     contract,
@@ -43,6 +46,17 @@ def classify_sampled(text: str) -> Sentiment: ...
 
 @infer("Count", given=lambda text: len(text) > 0, ensure=[lambda r: r >= 0, lambda r, text: r <= len(text)])
 def count(text: str) -> int: ...
+
+
+@contract
+class Claim:
+    photos: list[Image]
+    receipt: Document | None = None
+    key_points: list[Any]
+
+
+@infer("Assess the claim", prompt_cache=True)
+def assess(photo: Image, claim: Claim, voice: Audio | None = None) -> Sentiment: ...
 
 
 @compute
@@ -89,10 +103,23 @@ async def usage() -> None:
         assert_type(await classify(text="x"), Sentiment)
     with stub(classify, returns=s) as route:
         assert_type(route.calls, list[Any])  # pyright: ignore[reportAssertTypeFailure]
-    with stratum.configure(default_model="openai:gpt-4.1-mini"):
+    with stratum.configure(default_model="openai:gpt-4.1-mini", prompt_cache=True):
         pass
+    photo = Image.from_path("claim.jpg")
+    assert_type(photo, Image)
+    assert_type(Image.from_bytes(b"...", "image/png"), Image)
+    assert_type(Document.from_url("https://example.com/r.pdf"), Document)
+    assert_type(Audio.from_bytes(b"...", media_type="audio/wav"), Audio)
+    assert_type(photo.sha256, str)
+    assert_type(photo.media_type, str)
+    claim = Claim(photos=[photo], key_points=["a", 1])
+    assert_type(claim.key_points, list[Any])
+    assert_type(await assess(photo, claim), Sentiment)
+    error: type[stratum.StratumError] = stratum.UnsupportedInputError
+    del error
     records: list[TraceRecord] = stratum.trace.records()
     flows: list[FlowRecord] = stratum.trace.flows()
+    assert_type(records[0].cache_savings_usd, Decimal | None)
     del records, flows
     result: str = stratum.run(count(text="x"))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     del result

@@ -204,6 +204,7 @@ class _AttemptLoop:
             prompt_hash=self.prompt.hash,
             contract_hash=spec.output.hash,
             attachments=self.prompt.attachments,
+            prompt_cache=current_settings().prompt_cache if spec.prompt_cache is None else spec.prompt_cache,
         )
         attempt.sent = time.monotonic()
         try:
@@ -242,6 +243,8 @@ class _AttemptLoop:
         attempt.usage = usage
         attempt.cost = price.cost(usage) if price is not None else None
         self.tally.charge(usage, attempt.cost)
+        if price is not None and (usage.cached_input_tokens or usage.cache_write_tokens):
+            self.tally.save(price.cache_savings(usage))
         self._settle_envelope(attempt, usage, attempt.cost)
 
     def judge(self, attempt: _Attempt, completion: Completion) -> _Verdict:

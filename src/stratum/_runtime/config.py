@@ -41,6 +41,7 @@ class Settings:
     review_sink: Any = None
     test_mode: bool = False
     sample_n: int = 5
+    prompt_cache: bool = False
 
 
 @functools.cache
@@ -82,6 +83,7 @@ def configure(
     review_sink: Any = None,
     test_mode: bool | None = None,
     sample_n: int | None = None,
+    prompt_cache: bool | None = None,
 ) -> Configured:
     """Set defaults for every Stratum call made from this context.
 
@@ -94,6 +96,9 @@ def configure(
         with stratum.configure(prices={"ollama:*": Price(0, 0)}):
             ...
         ```
+
+    `prompt_cache=True` marks the stable prompt prefix (intent, context, output schema) of every
+    `@infer` without its own `prompt_cache=` as cacheable, for Anthropic's `cache_control`.
 
     Returns:
         A handle; `with configure(...):` restores the previous settings on exit.
@@ -130,6 +135,8 @@ def configure(
         changes["test_mode"] = test_mode
     if sample_n is not None:
         changes["sample_n"] = sample_n
+    if prompt_cache is not None:
+        changes["prompt_cache"] = prompt_cache
     new = replace(current, **changes)
     token = _context.settings_var().set(new)
     return Configured(token, new)

@@ -31,6 +31,7 @@ from typing import (
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from stratum._media import Media, annotation_has_media
 from stratum.exceptions import StratumCompileError
 
 __all__ = (
@@ -104,8 +105,8 @@ def _check_type(tp: Any, where: str, stack: tuple[type, ...]) -> None:
         return
     if tp is None or tp is type(None) or tp in _PRIMITIVES:
         return
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return
+    if isinstance(tp, type) and issubclass(tp, enum.Enum | Media):
+        return  # an Image, Document or Audio input field validates and serializes itself
     if origin is Literal:
         bad = [a for a in get_args(tp) if not isinstance(a, str | int | bool | type(None))]
         if bad:
@@ -116,18 +117,20 @@ def _check_type(tp: Any, where: str, stack: tuple[type, ...]) -> None:
             _check_type(arg, where, stack)
         return
     if tp is list or tp is dict:
-        raise StratumCompileError(f"{where}: bare `{tp.__name__}` has no item type; write list[str] or dict[str, int]")
+        # Upstream code writes `key_points: list`: taken as list[Any] / dict[str, Any], and the
+        # schema (items of any type) is sent non-strict
+        return
     if origin is list:
-        (item,) = get_args(tp) or (None,)
-        if item is None:
-            raise StratumCompileError(f"{where}: bare `list` has no item type; write list[str] or list[MyContract]")
-        _check_type(item, where, stack)
+        (item,) = get_args(tp) or (Any,)
+        if item is not Any:  # list[Any], like a bare list: items of any JSON type
+            _check_type(item, where, stack)
         return
     if origin is dict:
         args = get_args(tp)
         if len(args) != 2 or args[0] is not str:
             raise StratumCompileError(f"{where}: only dict[str, T] is supported, got {tp!r}")
-        _check_type(args[1], where, stack)
+        if args[1] is not Any:  # dict[str, Any], like a bare dict: an open JSON object
+            _check_type(args[1], where, stack)
         return
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if tp in stack:
@@ -357,6 +360,11 @@ def output_spec(annotation: Any, where: str) -> OutputSpec:
     if annotation is None or annotation is type(None):
         raise StratumCompileError(
             f"{where}: an @infer function needs a return annotation (a @contract class, a primitive or list[...])"
+        )
+    if annotation_has_media(annotation, untyped=False):
+        raise StratumCompileError(
+            f"{where}: the result type {_describe(annotation)} holds an Image, Document or Audio, which are "
+            "inputs only (a model answers in text); return their description or a reference instead"
         )
     if annotation is str:
         schema: dict[str, Any] = {"type": "string"}

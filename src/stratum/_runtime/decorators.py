@@ -89,6 +89,7 @@ def infer(
     quorum: int | None = None,
     agree_on: str | None = None,
     threshold: int | None = None,
+    prompt_cache: bool | None = None,
 ) -> Callable[[Callable[P, R]], InferFunction[P, R]]: ...
 
 
@@ -109,6 +110,7 @@ def infer(
     quorum: int | None = None,
     agree_on: str | None = None,
     threshold: int | None = None,
+    prompt_cache: bool | None = None,
 ) -> Callable[[Callable[P, R]], InferFunction[P, Probabilistic[R]]]: ...
 
 
@@ -128,6 +130,7 @@ def infer(
     quorum: int | None = None,
     agree_on: str | None = None,
     threshold: int | None = None,
+    prompt_cache: bool | None = None,
 ) -> Callable[[Callable[P, Any]], InferFunction[P, Any]]:
     """Declare an LLM call with a typed result, postconditions, retries and a budget.
 
@@ -158,6 +161,9 @@ def infer(
         quorum: run N attempts concurrently and take the agreeing answer (needs `agree_on`, `threshold`).
         agree_on: the result field compared by `quorum`, `debate` and `stable=False`.
         threshold: how many quorum members must agree.
+        prompt_cache: mark the stable prefix (intent, context, output schema) as cacheable where
+            the provider needs explicit breakpoints (Anthropic `cache_control`); None follows
+            `configure(prompt_cache=...)`. OpenAI and Gemini cache prefixes automatically.
 
     Raises:
         StratumCompileError: at decoration time, for anything misconfigured.
@@ -181,6 +187,7 @@ def infer(
             agree_on=agree_on,
             threshold=threshold,
             namespace=caller_namespace(1),
+            prompt_cache=prompt_cache,
         )
         return InferFunction(spec)
 

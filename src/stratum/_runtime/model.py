@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+if TYPE_CHECKING:
+    from stratum._media import Media
 
 __all__ = ("CallSpec", "Completion", "FinishReason", "Message", "Provider", "Usage")
 
@@ -56,12 +58,15 @@ class Message:
     """One provider-neutral message.
 
     `kind="data"` marks the opaque JSON attachment: dialects send it as its own content part,
-    never merged into instruction text.
+    never merged into instruction text. `kind="media"` carries one media input (`media`, an
+    `Image`, `Document` or `Audio`); its `content` is a short caption naming the input, which
+    is all a provider that knows nothing of media would see.
     """
 
     role: Role
     content: str
-    kind: Literal["text", "data"] = "text"
+    kind: Literal["text", "data", "media"] = "text"
+    media: Media | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +86,8 @@ class CallSpec:
         prompt_hash: the compiled prompt's 12-hex hash (the first attempt's).
         contract_hash: the output contract's 12-hex hash.
         attachments: the opaque inputs, by name (also in `messages` as a `data` message).
+        prompt_cache: mark the stable prefix (intent, context, schema) as cacheable, for
+            providers with explicit cache breakpoints (Anthropic `cache_control`).
     """
 
     model: str
@@ -95,6 +102,7 @@ class CallSpec:
     prompt_hash: str = ""
     contract_hash: str = ""
     attachments: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    prompt_cache: bool = False
 
     @property
     def instructions(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stratum._media import Media, find_media, replace_media
 from stratum._runtime.contracts import contract_info
 from stratum._runtime.model import Message
 from stratum._util.jsonable import to_jsonable
@@ -67,12 +68,20 @@ def compile_prompt(
     bound: Mapping[str, Any],
     opaque_params: frozenset[str],
     extra_sections: Sequence[str] = (),
+    media: bool = False,
 ) -> Prompt:
     """Assemble the messages of the first attempt.
 
     `system` is the precomputed intent + context text; `extra_sections` (e.g. refine feedback)
-    come after the inputs.
+    come after the inputs. `media` says some parameter may hold media inputs (decided at
+    decoration time, so calls without any never look for them).
     """
+    if media:
+        found: list[tuple[str, Media]] = []
+        for name, value in bound.items():
+            find_media(value, name, found)
+        if found:
+            return _compile_with_media(system, template_hash, bound, opaque_params, extra_sections, found)
     lines: list[str] = []
     attachments: dict[str, Any] = {}
     for name, value in bound.items():
@@ -95,6 +104,37 @@ def compile_prompt(
         messages.append(Message("user", data, "data"))
         text = f"{text}\n\n{data}"
     return Prompt(tuple(messages), text, prompt_hash(text), template_hash, attachments)
+
+
+def _compile_with_media(
+    system: str,
+    template_hash: str,
+    bound: Mapping[str, Any],
+    opaque_params: frozenset[str],
+    extra_sections: Sequence[str],
+    found: list[tuple[str, Media]],
+) -> Prompt:
+    """`compile_prompt` for a call with media inputs: each travels as its own `media` message.
+
+    The instruction text names each input and shows its reference (type, size, SHA-256) where
+    the value would be; the prompt hash covers every input's full SHA-256.
+    """
+    shown: dict[str, Any] = {}
+    for name, value in bound.items():
+        if isinstance(value, Media):
+            shown[name] = f"[{value.label}; attached below as {name!r}]"
+        elif isinstance(value, BaseModel) and name not in opaque_params:
+            shown[name] = value  # model_dump(mode="json") writes its media fields as references
+        else:
+            shown[name] = replace_media(value)
+    base = compile_prompt(
+        system=system, template_hash=template_hash, bound=shown, opaque_params=opaque_params, extra_sections=extra_sections
+    )
+    parts = tuple(Message("user", f"{path} ({item.kind}, {item.media_type}):", "media", item) for path, item in found)
+    # media go right after the instruction text, before the opaque data attachment
+    messages = (*base.messages[:2], *parts, *base.messages[2:])
+    text = base.text + "\n\n" + "\n".join(f"{path}: {item.kind} {item.media_type} sha256 {item.sha256}" for path, item in found)
+    return Prompt(messages, text, prompt_hash(text), template_hash, base.attachments)
 
 
 def retry_messages(prompt: Prompt, last_output: str, violations: Sequence[str]) -> tuple[tuple[Message, ...], str]:

@@ -63,7 +63,7 @@ def error_text(exc: BaseException | None) -> str | None:
 class CallTally:
     """What one call's attempts added up to while it ran: attempts, usage, cost, budget events."""
 
-    __slots__ = ("attempts", "cost", "events", "priced", "usage")
+    __slots__ = ("attempts", "cache_savings", "cost", "events", "priced", "usage")
 
     def __init__(self) -> None:
         self.attempts: list[AttemptRecord] = []
@@ -71,6 +71,7 @@ class CallTally:
         self.cost = Decimal(0)
         self.priced = True
         self.events: list[BudgetEvent] = []
+        self.cache_savings: Decimal | None = None
 
     def charge(self, usage: Usage, cost: Decimal | None) -> None:
         """Add one response's usage and cost (None: no price known, so the total is unknown)."""
@@ -79,6 +80,11 @@ class CallTally:
             self.priced = False
         else:
             self.cost += cost
+
+    def save(self, amount: Decimal | None) -> None:
+        """Add what prompt caching saved on one response (None: nothing cached, or no price)."""
+        if amount is not None:
+            self.cache_savings = amount if self.cache_savings is None else self.cache_savings + amount
 
 
 class _Open:
@@ -198,6 +204,7 @@ class Recording(_Open):
             attempt_records=tuple(tally.attempts),
             review_id=flow.review_ids[-1] if flow is not None and flow.review_ids else None,
             meta=self.meta,
+            cache_savings_usd=tally.cache_savings,
         )
         if flow is not None:
             flow.record_ids.append(self.record_id)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from stratum._runtime.budget import Budget
 from stratum._runtime.checks import CompiledCheck, compile_checks
 from stratum._runtime.contracts import OutputSpec, is_opaque, output_spec
+from stratum._runtime.inputs import check_input_annotations, may_hold_media
 from stratum._runtime.prompt import Prompt, compile_prompt, prompt_hash
 from stratum.exceptions import StratumCompileError
 
@@ -55,6 +56,12 @@ class InferSpec:
     defaults: tuple[tuple[str, Any], ...] = ()
     """(name, default) of every parameter in order, `_REQUIRED` when it has none (fast binding)."""
 
+    media: bool = False
+    """Some parameter may hold an `Image`, `Document` or `Audio` (only then are calls searched)."""
+
+    prompt_cache: bool | None = None
+    """Mark the stable prefix cacheable (Anthropic `cache_control`); None: `configure`'s setting."""
+
     @property
     def composed(self) -> bool:
         """The declaration uses composition options (cache, quorum or sampling): decided here only."""
@@ -68,6 +75,7 @@ class InferSpec:
             bound=bound,
             opaque_params=self.opaque_params,
             extra_sections=extra_sections,
+            media=self.media,
         )
 
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,6 +143,7 @@ def build_spec(
     agree_on: str | None,
     threshold: int | None,
     namespace: dict[str, Any] | None = None,
+    prompt_cache: bool | None = None,
 ) -> InferSpec:
     """Validate an `@infer` declaration and precompute everything a call needs.
 
@@ -182,6 +191,7 @@ def build_spec(
     for p in signature.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise StratumCompileError(f"{where}: *args/**kwargs are not supported; name every input")
+    check_input_annotations(hints, params, where)
     opaque_params = frozenset(name for name in params if is_opaque(hints.get(name)))
     output = output_spec(hints.get("return"), where)
     if agree_on is not None and output.kind == "contract" and agree_on not in output.fields:
@@ -234,4 +244,6 @@ def build_spec(
         quorum=quorum,
         agree_on=agree_on,
         threshold=threshold,
+        media=may_hold_media(hints, params),
+        prompt_cache=prompt_cache,
     )

@@ -5,7 +5,8 @@ input, and the output side is the call's `max_tokens`.
 
 Models with a known OpenAI encoding (gpt-4o, gpt-4.1, gpt-5, o-series → `o200k_base`; gpt-4,
 gpt-3.5 → `cl100k_base`) are counted with that tokenizer, loaded offline (`_encodings`). Every
-other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`.
+other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`. Media inputs
+(images, documents, audio) add their worst-case tokens by the provider's rule (`_media_tokens`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from stratum._runtime.model import CallSpec, Message
 from stratum.pricing._catalog import LOCAL_PROVIDERS
 from stratum.pricing._encodings import encoding, encoding_name_for
+from stratum.pricing._media_tokens import media_tokens
 
 __all__ = (
     "INPUT_SAFETY_MARGIN",
@@ -143,6 +145,8 @@ def estimate_parts(
     for m in messages:
         count = _fixed_text_tokens if m.role == "system" else count_text_tokens
         tokens += count(m.content, name)
+        if m.media is not None:  # an image, document or audio input: by the provider's rule
+            tokens += media_tokens(m.media, model, provider, lambda text: count_text_tokens(text, name))
     if output_schema is not None:
         if contract_hash:
             tokens += _schema_tokens(_SchemaKey(contract_hash, name, output_schema))

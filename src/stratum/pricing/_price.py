@@ -78,6 +78,22 @@ class Price:
         total += max(usage.input_tokens - cached - written, 0) * self.input_per_mtok
         return total / _MILLION
 
+    def cache_savings(self, usage: Usage) -> Decimal | None:
+        """What prompt caching saved on `usage` against paying full input price for every token.
+
+        Cache reads save `input − cached input` per token; cache writes cost `cache write −
+        input` extra per token (Anthropic's 1.25×), so the saving can be negative on a call
+        that only wrote the cache. None when `usage` read and wrote nothing from a cache.
+        """
+        cached = usage.cached_input_tokens
+        written = usage.cache_write_tokens
+        if not cached and not written:
+            return None
+        cached_rate = self.input_per_mtok if self.cached_input_per_mtok is None else self.cached_input_per_mtok
+        write_rate = self.input_per_mtok if self.cache_write_per_mtok is None else self.cache_write_per_mtok
+        saved = cached * (self.input_per_mtok - cached_rate) - written * (write_rate - self.input_per_mtok)
+        return saved / _MILLION
+
     def worst_case(self, input_tokens: int, output_tokens: int) -> Decimal:
         """The most `input_tokens` in and `output_tokens` out could cost."""
         return (input_tokens * self.max_input_per_mtok + output_tokens * self.output_per_mtok) / _MILLION

@@ -16,6 +16,7 @@ from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError
 from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+from stratum.providers._media_parts import anthropic_content, has_media
 
 if TYPE_CHECKING:
     from stratum.pricing import Price
@@ -65,17 +66,25 @@ class AnthropicDialect:
 
     def encode(self, call: CallSpec) -> dict[str, Any]:
         messages: list[dict[str, Any]] = []
+        media = has_media(call.messages)
         for role, group in merged_turns(call.messages):
             # consecutive same-role messages become one turn; the data attachment keeps its
             # own text block
-            messages.append({"role": role, "content": [{"type": "text", "text": m.content} for m in group]})
+            content = anthropic_content(group) if media else [{"type": "text", "text": m.content} for m in group]
+            messages.append({"role": role, "content": content})
         body: dict[str, Any] = {
             "model": call.model,
             "max_tokens": call.max_tokens if call.max_tokens is not None else DEFAULT_MAX_TOKENS,
             "messages": messages,
         }
         if call.system:
-            body["system"] = call.system
+            if call.prompt_cache:
+                # One breakpoint at the end of the stable prefix: tools (the contract in tool
+                # mode), then the system text (intent and context); the output schema is part
+                # of the cached prefix too. Below the model's minimum length it is ignored.
+                body["system"] = [{"type": "text", "text": call.system, "cache_control": {"type": "ephemeral"}}]
+            else:
+                body["system"] = call.system
         if call.temperature is not None:
             body["temperature"] = call.temperature
         if call.output_schema is not None:

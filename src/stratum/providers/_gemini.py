@@ -16,6 +16,7 @@ from urllib.parse import quote
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+from stratum.providers._media_parts import gemini_content, has_media
 
 if TYPE_CHECKING:
     from stratum.pricing import Price
@@ -59,10 +60,14 @@ class GeminiDialect:
 
     def encode(self, call: CallSpec) -> dict[str, Any]:
         contents: list[dict[str, Any]] = []
+        media = has_media(call.messages)
         for role, group in merged_turns(call.messages):
             # the data attachment stays its own part inside the user turn
             contents.append(
-                {"role": "model" if role == "assistant" else "user", "parts": [{"text": m.content} for m in group]}
+                {
+                    "role": "model" if role == "assistant" else "user",
+                    "parts": gemini_content(group) if media else [{"text": m.content} for m in group],
+                }
             )
         body: dict[str, Any] = {"contents": contents}
         if call.system:

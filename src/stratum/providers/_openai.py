@@ -16,6 +16,7 @@ from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError, ProviderError
 from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+from stratum.providers._media_parts import chat_message, has_media, responses_content
 from stratum.providers._schema import StrictSchema, drop_added_nulls, to_strict
 
 if TYPE_CHECKING:
@@ -88,7 +89,9 @@ class OpenAIChatDialect:
         # which every OpenAI-compatible server accepts (not all take content-part lists).
         body: dict[str, Any] = {
             "model": call.model,
-            "messages": [{"role": m.role, "content": m.content} for m in call.messages],
+            "messages": [{"role": m.role, "content": m.content} for m in call.messages]
+            if not has_media(call.messages)
+            else [chat_message(m) for m in call.messages],
         }
         if call.max_tokens is not None:
             body[self._max_tokens_field] = call.max_tokens
@@ -156,12 +159,14 @@ class OpenAIResponsesDialect:
 
     def encode(self, call: CallSpec) -> dict[str, Any]:
         items: list[dict[str, Any]] = []
+        media = has_media(call.messages)
         for role, group in merged_turns(call.messages):
             if role == "assistant":
                 items.append({"role": "assistant", "content": "\n\n".join(m.content for m in group)})
             else:
                 # the data attachment is its own input_text part, never merged into the text
-                items.append({"role": "user", "content": [{"type": "input_text", "text": m.content} for m in group]})
+                content = responses_content(group) if media else [{"type": "input_text", "text": m.content} for m in group]
+                items.append({"role": "user", "content": content})
         body: dict[str, Any] = {"model": call.model, "input": items, "store": False}
         if call.system:
             body["instructions"] = call.system

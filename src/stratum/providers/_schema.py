@@ -67,6 +67,8 @@ def _walk(node: Any) -> Any:
     for key, value in src.items():
         if key in _DROP:
             continue
+        if key == "items" and isinstance(value, Mapping) and not value:
+            raise _NotStrict  # `list` / `list[Any]`: items of any type, which strict mode cannot say
         if key == "oneOf":
             out["anyOf"] = _walk(value)
         elif key in ("properties", "$defs", "definitions") and isinstance(value, Mapping):

@@ -32,6 +32,7 @@ from stratum.exceptions import (
     StratumError,
 )
 from stratum.providers._intercept import Exchange, Send, add_interceptor
+from stratum.testing._media_bodies import hash_media_in_body
 from stratum.testing._network import send_guarded
 from stratum.testing._scrub import (
     DEFAULT_SCRUB_HEADERS,
@@ -313,7 +314,7 @@ class Cassette:
         recorded_request = RecordedRequest(
             method=str(request.method).upper(),
             uri=self._scrubber.url(url, secrets),
-            body=clean_body,
+            body=hash_media_in_body(clean_body),
             headers={**self._scrubber.headers_of(pairs, secrets), **(meta.headers() if meta else {})},
         )
         recorded_response = RecordedResponse(

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from stratum.testing._media_bodies import hash_media
+
 __all__ = (
     "DEFAULT_SCRUB_HEADERS",
     "DEFAULT_SCRUB_QUERY",
@@ -132,7 +134,8 @@ def normalize_body(body: bytes | str | None) -> str:
     if not raw:
         return ""
     try:
-        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # inline media (images, PDFs, audio as base64) compare by their hash
+        return json.dumps(hash_media(json.loads(raw)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     except (ValueError, UnicodeDecodeError):
         return raw.decode("utf-8", errors="replace")
 

@@ -99,12 +99,17 @@ def _sum_cost(records: Sequence[TraceRecord]) -> Decimal | None:
     return sum(known, Decimal(0)) if known else None
 
 
+def _sum_savings(records: Sequence[TraceRecord]) -> Decimal | None:
+    known = [r.cache_savings_usd for r in records if r.cache_savings_usd is not None]
+    return sum(known, Decimal(0)) if known else None
+
+
 def _money(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
 def _step_json(record: TraceRecord) -> dict[str, Any]:
-    return {
+    step = {
         "function": record.function,
         "status": record.status,
         "attempts": record.attempts,
@@ -114,11 +119,15 @@ def _step_json(record: TraceRecord) -> dict[str, Any]:
         "duration_ms": round(record.duration_ms, 3),
         "retry_reasons": list(record.retry_reasons),
     }
+    if record.cache_savings_usd is not None:  # only with a prompt-cache saving: the pinned shape stays
+        step["cached_input_tokens"] = record.cached_input_tokens
+        step["cache_savings_usd"] = _money(record.cache_savings_usd)
+    return step
 
 
 def _totals(group: _Group) -> dict[str, Any]:
     steps = group.steps
-    return {
+    totals = {
         "attempts": sum(s.attempts for s in steps),
         "retries": sum(_retries(s) for s in steps),
         "input_tokens": sum(s.input_tokens for s in steps),
@@ -126,6 +135,11 @@ def _totals(group: _Group) -> dict[str, Any]:
         "cost_usd": _money(_sum_cost(steps)),
         "duration_ms": round(group.duration_ms(), 3),
     }
+    savings = _sum_savings(steps)
+    if savings is not None:
+        totals["cached_input_tokens"] = sum(s.cached_input_tokens for s in steps)
+        totals["cache_savings_usd"] = _money(savings)
+    return totals
 
 
 def audit_report(
@@ -205,6 +219,10 @@ def _totals_text(g: _Group) -> str:
     tokens_out = sum(s.output_tokens for s in steps)
     failed = sum(1 for s in steps if s.status != "ok")
     outcome = "all passing" if not failed else f"{failed} failed"
+    savings = _sum_savings(steps)
+    if savings is not None:
+        cached = sum(s.cached_input_tokens for s in steps)
+        outcome += f"; prompt cache: {cached:,} cached input tokens, saved {_usd(savings)}"
     return (
         f"{len(steps)} step{'s' * (len(steps) != 1)}, {sum(s.attempts for s in steps)} attempts "
         f"({retries} retr{'ies' if retries != 1 else 'y'}), {tokens_in + tokens_out:,} tokens "

@@ -79,6 +79,7 @@ def _call_dict(r: TraceRecord) -> dict[str, Any]:
         "attempt_records": [_attempt_dict(a) for a in r.attempt_records],
         "review_id": r.review_id,
         "meta": to_jsonable(r.meta) if r.meta else {},
+        "cache_savings_usd": None if r.cache_savings_usd is None else str(r.cache_savings_usd),
     }
 
 
@@ -176,6 +177,7 @@ def decode(data: Mapping[str, Any]) -> TraceRecord | FlowRecord:
             opaque_inputs=tuple(fields.get("opaque_inputs") or ()),
             retry_reasons=tuple(fields.get("retry_reasons") or ()),
             cost_usd=_decimal(fields.get("cost_usd")),
+            cache_savings_usd=_decimal(fields.get("cache_savings_usd")),
             started_at=parse_time(fields["started_at"]),
             budget_events=tuple(_event(e) for e in fields.get("budget_events") or ()),
             attempt_records=tuple(_attempt(a) for a in fields.get("attempt_records") or ()),

@@ -239,6 +239,7 @@ def _call_span(record: TraceRecord, root: str, redaction: Redaction) -> dict[str
         "stratum.contract_hash": record.contract_hash or None,
         "stratum.compiled_prompt_hash": record.compiled_prompt_hash or None,
         "stratum.cost_usd": record.cost_usd,
+        "stratum.cache_savings_usd": record.cache_savings_usd,
         "stratum.cache_hit": record.cache_hit,
         "stratum.review_id": record.review_id,
         "stratum.error": record.error,

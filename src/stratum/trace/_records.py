@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from stratum._media import Media
 from stratum._runtime.budget import BudgetEvent
 from stratum._util.jsonable import to_jsonable as _to_jsonable
 
@@ -84,6 +85,9 @@ class TraceRecord:
     attempt_records: tuple[AttemptRecord, ...]
     review_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    cache_savings_usd: Decimal | None = None
+    """What prompt caching saved: cached reads × (input − cached input price), less cache
+    writes × (cache write − input price). None when nothing was cached or no price is known."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""
@@ -114,4 +118,10 @@ class FlowRecord:
 
 def to_jsonable(value: Any) -> Any:
     """Convert records and their contents to JSON-ready values (unknown objects as their repr)."""
-    return _to_jsonable(value, repr)
+    return _to_jsonable(value, _fallback)
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, Media):
+        return value.reference()  # its hash and size, never its bytes
+    return repr(value)
