@@ -79,6 +79,7 @@ def _call_dict(r: TraceRecord) -> dict[str, Any]:
         "attempt_records": [_attempt_dict(a) for a in r.attempt_records],
         "review_id": r.review_id,
         "meta": to_jsonable(r.meta) if r.meta else {},
+        "stopped": r.stopped,
     }
 
 

@@ -11,9 +11,11 @@ from typing import Any, Literal
 from stratum._runtime.budget import BudgetEvent
 from stratum._util.jsonable import to_jsonable as _to_jsonable
 
-__all__ = ("AttemptOutcome", "AttemptRecord", "FlowRecord", "Status", "TraceRecord", "to_jsonable")
+__all__ = ("AttemptOutcome", "AttemptRecord", "FlowRecord", "Status", "Stopped", "TraceRecord", "to_jsonable")
 
 Status = Literal["ok", "failed", "cancelled"]
+Stopped = Literal["budget", "deadline", "caller"]
+"""Why a streamed call was cut before its end."""
 AttemptOutcome = Literal[
     "ok",
     "violation",
@@ -84,6 +86,8 @@ class TraceRecord:
     attempt_records: tuple[AttemptRecord, ...]
     review_id: str | None = None
     meta: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    stopped: Stopped | None = None
+    """For a streamed call cut before its end: `"budget"`, `"deadline"` or `"caller"`."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""
