@@ -39,6 +39,7 @@ from stratum.exceptions import (
     StaleCassetteError,
     StratumCompileError,
     StratumError,
+    StreamInterruptedError,
     UnknownPriceError,
 )
 
@@ -181,6 +182,7 @@ __all__ = (
     "StaleCassetteError",
     "StratumCompileError",
     "StratumError",
+    "StreamInterruptedError",
     "Success",
     "TraceRecord",
     "UnknownPriceError",
