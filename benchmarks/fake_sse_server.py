@@ -24,10 +24,16 @@ def _event(payload: dict[str, object]) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
+FIRST = '{"city":"Paris",'
+"""The first content event when timing the first partial: one complete field."""
+
+
 def build_events(deltas: int) -> list[bytes]:
-    """The chunked-encoded events of one response (without the head)."""
-    size = -(-len(ANSWER) // deltas)
-    pieces = [ANSWER[i : i + size] for i in range(0, len(ANSWER), size)]
+    """The chunked-encoded events of one response (without the head): the first piece is
+    `FIRST` (a complete field), the rest of the answer follows in `deltas - 1` pieces."""
+    rest = ANSWER[len(FIRST) :]
+    size = -(-len(rest) // max(deltas - 1, 1))
+    pieces = [FIRST] + [rest[i : i + size] for i in range(0, len(rest), size)]
     base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "bench-model-2026"}
     events = [
         _event({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}], "usage": None})

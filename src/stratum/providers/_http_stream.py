@@ -196,6 +196,9 @@ async def _events(
     held: list[StreamEvent] | None = []  # usage before the first text: dropped if we retry
     try:
         async for sse in httpx2.EventSource(response, max_event_size=_MAX_EVENT_BYTES):
+            if decoder.done:
+                # read the body to its end (usually nothing is left) so the connection is reused
+                continue
             events = decoder.feed(sse.event, sse.data)
             if held is not None and events:
                 if not any(isinstance(e, TextDelta) for e in events):
@@ -205,8 +208,6 @@ async def _events(
                 held = None  # from now on, events go straight out
             for event in events:
                 yield event
-            if decoder.done:
-                break
     except ProviderError as exc:  # an error event from the provider
         if not decoder.received():
             raise _Retry(exc, decoder.usage(), None) from None
