@@ -74,18 +74,58 @@ def _open(provider: Any, call: CallSpec) -> AsyncGenerator[StreamEvent, None]:
     return stream(call)
 
 
-async def _next_before(source: AsyncIterator[StreamEvent], deadline: float | None) -> StreamEvent:
-    """The next event, raising TimeoutError at `deadline` (the whole stream's, not per read)."""
-    if deadline is None:
-        return await source.__anext__()
-    left = deadline - time.monotonic()
-    try:
-        asyncio.current_task()
-    except RuntimeError:  # not asyncio (trio): anyio's scope
-        with anyio.fail_after(max(left, 0.0)):
+class _Deadline:
+    """The whole stream's deadline: `next(source)` raises TimeoutError once it has passed.
+
+    Under asyncio one timer serves the whole attempt (a scope per event would cost a timer per
+    piece): when it fires while an event is awaited, the task is cancelled and the
+    cancellation turned into TimeoutError, as `asyncio.timeout` does. Elsewhere (trio), each
+    wait gets an anyio scope.
+    """
+
+    __slots__ = ("at", "expired", "handle", "task", "waiting")
+
+    def __init__(self, at: float | None) -> None:
+        self.at = at
+        self.expired = False
+        self.waiting = False
+        self.task: asyncio.Task[Any] | None = None
+        self.handle: asyncio.TimerHandle | None = None
+        if at is None:
+            return
+        try:
+            self.task = asyncio.current_task()
+        except RuntimeError:  # not asyncio
+            return
+        loop = asyncio.get_running_loop()
+        self.handle = loop.call_at(loop.time() + (at - time.monotonic()), self._fire)
+
+    def _fire(self) -> None:
+        self.expired = True
+        if self.waiting and self.task is not None:
+            self.task.cancel()
+
+    async def next(self, source: AsyncIterator[StreamEvent]) -> StreamEvent:
+        if self.at is None:
             return await source.__anext__()
-    async with asyncio.timeout(max(left, 0.0)):  # far cheaper than an anyio scope on asyncio
-        return await source.__anext__()
+        if self.task is None:  # trio: anyio's scope
+            with anyio.fail_after(max(self.at - time.monotonic(), 0.0)):
+                return await source.__anext__()
+        if self.expired:
+            raise TimeoutError
+        self.waiting = True
+        try:
+            return await source.__anext__()
+        except asyncio.CancelledError:
+            if self.expired and self.task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            self.waiting = False
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
 
 
 class _Live:
@@ -106,6 +146,11 @@ class _Live:
 
     def text(self) -> str:
         return "".join(self.parts)
+
+    def output_so_far(self) -> int:
+        """Output tokens so far: counted, or the provider's count when it is higher."""
+        rep = self.reported
+        return self.out_tokens if rep is None or rep.output_tokens < self.out_tokens else rep.output_tokens
 
     def usage(self) -> Usage:
         """What arrived so far: the provider's counts where it reported them, else counted."""
@@ -350,19 +395,19 @@ class InferStream(Generic[R]):
                 live.set_caps(env, price)
                 completion: Completion | None = None
                 sent = time.monotonic()
-                deadline = None if timeout is None else sent + timeout
+                deadline = _Deadline(None if timeout is None else sent + timeout)
                 source = _open(resolved.provider, call)
                 try:
                     async with aclosing(source):
                         while True:
                             try:
-                                event = await _next_before(source, deadline)
+                                event = await deadline.next(source)
                             except StopAsyncIteration:
                                 break
                             if isinstance(event, TextDelta):
                                 live.parts.append(event.text)
                                 live.out_tokens += count_text_tokens(event.text, live.encoding)
-                                if live.cap is not None and live.usage().output_tokens > live.cap:
+                                if live.cap is not None and live.output_so_far() > live.cap:
                                     raise self._cut(env, live, price, "budget", attempt, attempt_hash, sent, max_tokens)
                                 yield event.text
                             elif isinstance(event, UsageReport):
@@ -390,6 +435,8 @@ class InferStream(Generic[R]):
                         used = live.usage()  # the provider bills what it sent
                     self._settle(env, live, price, used, attempt, attempt_hash, sent, max_tokens, "provider_error", exc)
                     raise
+                finally:
+                    deadline.close()
                 if completion is None:
                     raise StreamInterruptedError(
                         f"{spec.qualname}: the stream of {label} ended without a final response; retry the call",

@@ -17,10 +17,9 @@ as `_HTTPProvider.complete`, with the body read as server-sent events:
 from __future__ import annotations
 
 import functools
-from contextlib import aclosing
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import httpx2
@@ -72,6 +71,7 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
     exchange = Exchange(provider=provider.name, dialect=dialect.name, call=call)
     state = await provider._state()
     builder = state.clients[0]
+    limiter = state.limiter
     url = provider._url(stream_path(dialect, call))
     extra = {"accept": "text/event-stream"}
     sent_headers = {**provider._headers, **extra} if provider._user_client is not None else extra
@@ -84,12 +84,69 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
         request = builder.build_request(
             "POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout}
         )
+        # One generator for the whole attempt (no nested ones): each event passes one layer.
+        await limiter.acquire()
+        shard = state.pick()
+        state.loads[shard] += 1
+        response: Any = None
         try:
-            tried = _one_try(provider, call, state, request, exchange, retry, fault_usage, deadline, started)
-            async with aclosing(tried):  # closing the stream closes the response at once
-                async for event in tried:
-                    yield event
-            return
+            try:
+                response = await _send(provider, call, state.clients[shard], request, exchange, retry, fault_usage, deadline, started)
+                content_type = str(response.headers.get("content-type", "")).partition(";")[0].strip().lower()
+                if content_type != "text/event-stream":
+                    # A server that ignores `stream: true` answers one JSON body: use it whole.
+                    completion = _whole_body(provider, call, await response.aread(), response.headers)
+                    if completion.text:
+                        yield TextDelta(completion.text)
+                    yield UsageReport(completion.usage)
+                    yield _with_faults(completion, retry, fault_usage)
+                    return
+                decoder = decoder_for(dialect, call, provider.name)
+                held: list[StreamEvent] | None = []  # usage before the first text: dropped on a retry
+                try:
+                    async for sse in httpx2.EventSource(response, max_event_size=_MAX_EVENT_BYTES):
+                        if decoder.done:
+                            continue  # read the body to its end so the connection is reused
+                        events = decoder.feed(sse.event, sse.data)
+                        if held is not None and events:
+                            if not any(type(e) is TextDelta for e in events):
+                                held.extend(events)
+                                continue
+                            events = [*held, *events]
+                            held = None  # from now on, events go straight out
+                        for event in events:
+                            yield event
+                except ProviderError as exc:  # an error event from the provider
+                    if not decoder.received():
+                        raise _Retry(exc, decoder.usage(), None) from None
+                    raise _interrupted(provider, call, decoder.received(), _plus(fault_usage, decoder.usage()), str(exc)) from exc
+                except Exception as exc:
+                    if not is_transport_error(exc):
+                        raise
+                    if deadline is not None and provider._timed_out(exc, deadline):
+                        exceeded = provider._deadline_error(call, started, 0.0, "the stream was still running")
+                        exceeded.usage = _plus(fault_usage, decoder.usage())  # pyright: ignore[reportAttributeAccessIssue]
+                        raise exceeded from exc
+                    if not decoder.received():
+                        error = map_transport(exc, provider=provider.name, model=call.model, secret=provider._secret, retries=retry)
+                        raise _Retry(error, decoder.usage(), None) from exc
+                    detail = scrub(f"{type(exc).__name__}: {exc}", provider._secret)
+                    raise _interrupted(provider, call, decoder.received(), _plus(fault_usage, decoder.usage()), detail) from exc
+                if held:
+                    for event in held:
+                        yield event
+                if not decoder.done and dialect.name != "gemini":  # Gemini has no end marker
+                    raise _interrupted(
+                        provider, call, decoder.received(), _plus(fault_usage, decoder.usage()),
+                        "the stream ended before its end event",
+                    )
+                yield _with_faults(decoder.finish(response.headers), retry, fault_usage)
+                return
+            finally:
+                state.loads[shard] -= 1
+                limiter.release()
+                if response is not None:
+                    await response.aclose()
         except _Retry as failed:
             fault_usage = _plus(fault_usage, failed.usage)
             error = failed.error
@@ -117,121 +174,49 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
             retry += 1
 
 
-async def _one_try(
+async def _send(
     provider: _HTTPProvider,
     call: CallSpec,
-    state: Any,
+    client: Any,
     request: Any,
     exchange: Exchange,
     retry: int,
     fault_usage: Usage | None,
     deadline: float | None,
     started: float,
-) -> AsyncGenerator[StreamEvent, None]:
-    """One HTTP request of the attempt; raises `_Retry` for a fault before any output."""
-    limiter = state.limiter
-    await limiter.acquire()
-    shard = state.pick()
-    state.loads[shard] += 1
-    response: Any = None
+) -> Any:
+    """Send the request and return the 2xx response, its body unread; `_Retry` for a fault."""
     try:
-        client = state.clients[shard]
-        try:
-            response = await send_intercepted(request, exchange, functools.partial(client.send, stream=True))
-        except Exception as exc:
-            if not is_transport_error(exc):
-                raise
-            error = map_transport(exc, provider=provider.name, model=call.model, secret=provider._secret, retries=retry)
-            if deadline is not None and provider._timed_out(exc, deadline):
-                raise provider._deadline_error(call, started, 0.0, "the request timed out") from exc
-            raise _Retry(error, None, None) from exc
-        status: int = response.status_code
-        if not 200 <= status < 300:
-            content: bytes = await response.aread()
-            usage = provider._usage_of(content)
-            headers: Mapping[str, str] = response.headers
-            error = map_status(
-                status,
-                content.decode(errors="replace"),
-                headers,
-                provider=provider.name,
-                model=call.model,
-                secret=provider._secret,
-                retries=retry,
-                usage=_plus(fault_usage, usage),
-            )
-            if not should_retry(status, headers):
-                raise error
-            raise _Retry(error, usage, retry_after_seconds(headers))
-        content_type = str(response.headers.get("content-type", "")).partition(";")[0].strip().lower()
-        if content_type != "text/event-stream":
-            # A server that ignores `stream: true` answers one JSON body: use it whole.
-            completion = _whole_body(provider, call, await response.aread(), response.headers)
-            if completion.text:
-                yield TextDelta(completion.text)
-            yield UsageReport(completion.usage)
-            yield _with_faults(completion, retry, fault_usage)
-            return
-        events = _events(provider, call, response, retry, fault_usage, deadline, started)
-        async with aclosing(events):
-            async for event in events:
-                yield event
-    finally:
-        state.loads[shard] -= 1
-        limiter.release()
-        if response is not None:
-            await response.aclose()
-
-
-async def _events(
-    provider: _HTTPProvider,
-    call: CallSpec,
-    response: Any,
-    retry: int,
-    fault_usage: Usage | None,
-    deadline: float | None,
-    started: float,
-) -> AsyncGenerator[StreamEvent, None]:
-    decoder = decoder_for(provider._dialect, call, provider.name)
-    held: list[StreamEvent] | None = []  # usage before the first text: dropped if we retry
-    try:
-        async for sse in httpx2.EventSource(response, max_event_size=_MAX_EVENT_BYTES):
-            if decoder.done:
-                # read the body to its end (usually nothing is left) so the connection is reused
-                continue
-            events = decoder.feed(sse.event, sse.data)
-            if held is not None and events:
-                if not any(isinstance(e, TextDelta) for e in events):
-                    held.extend(events)
-                    continue
-                events = [*held, *events]
-                held = None  # from now on, events go straight out
-            for event in events:
-                yield event
-    except ProviderError as exc:  # an error event from the provider
-        if not decoder.received():
-            raise _Retry(exc, decoder.usage(), None) from None
-        raise _interrupted(provider, call, decoder.received(), _plus(fault_usage, decoder.usage()), str(exc)) from exc
+        response = await send_intercepted(request, exchange, functools.partial(client.send, stream=True))
     except Exception as exc:
         if not is_transport_error(exc):
             raise
+        error = map_transport(exc, provider=provider.name, model=call.model, secret=provider._secret, retries=retry)
         if deadline is not None and provider._timed_out(exc, deadline):
-            exceeded = provider._deadline_error(call, started, 0.0, "the stream was still running")
-            exceeded.usage = _plus(fault_usage, decoder.usage())  # pyright: ignore[reportAttributeAccessIssue]
-            raise exceeded from exc
-        if not decoder.received():
-            error = map_transport(exc, provider=provider.name, model=call.model, secret=provider._secret, retries=retry)
-            raise _Retry(error, decoder.usage(), None) from exc
-        detail = scrub(f"{type(exc).__name__}: {exc}", provider._secret)
-        raise _interrupted(provider, call, decoder.received(), _plus(fault_usage, decoder.usage()), detail) from exc
-    if held:
-        for event in held:
-            yield event
-    if not decoder.done and provider._dialect.name != "gemini":  # Gemini has no end marker
-        raise _interrupted(
-            provider, call, decoder.received(), _plus(fault_usage, decoder.usage()), "the stream ended before its end event"
-        )
-    yield _with_faults(decoder.finish(response.headers), retry, fault_usage)
+            raise provider._deadline_error(call, started, 0.0, "the request timed out") from exc
+        raise _Retry(error, None, None) from exc
+    status: int = response.status_code
+    if 200 <= status < 300:
+        return response
+    try:
+        content: bytes = await response.aread()
+    finally:
+        await response.aclose()
+    usage = provider._usage_of(content)
+    headers: Mapping[str, str] = response.headers
+    error = map_status(
+        status,
+        content.decode(errors="replace"),
+        headers,
+        provider=provider.name,
+        model=call.model,
+        secret=provider._secret,
+        retries=retry,
+        usage=_plus(fault_usage, usage),
+    )
+    if not should_retry(status, headers):
+        raise error
+    raise _Retry(error, usage, retry_after_seconds(headers))
 
 
 def _interrupted(provider: _HTTPProvider, call: CallSpec, received: str, usage: Usage | None, why: str) -> StreamInterruptedError:

@@ -147,21 +147,32 @@ class OpenAIChatStream(_Base):
             self.done = True
             return []
         chunk = _load(data, self.provider)
-        error = get_dict(chunk, "error")
-        if error:
-            raise _error(self.provider, self.call, error, self.last_usage)
-        self.model = as_str(chunk, "model") or self.model
-        self.id = as_str(chunk, "id") or self.id
+        # The hot path of a chat stream: plain dict reads (a chunk is tiny and arrives often).
+        if chunk.get("error"):
+            raise _error(self.provider, self.call, get_dict(chunk, "error"), self.last_usage)
+        if self.model is None:
+            self.model = as_str(chunk, "model")
+            self.id = as_str(chunk, "id")
         out: list[StreamEvent] = []
-        choice = first(get_list(chunk, "choices"))
-        if choice:
-            delta = get_dict(choice, "delta")
-            self._text(as_str(delta, "content") or "", out)
-            refusal = as_str(delta, "refusal")
-            if refusal:
-                self.refusal.append(refusal)
-            self.finish_reason = as_str(choice, "finish_reason") or self.finish_reason
-        if get_dict(chunk, "usage"):
+        choices: Any = chunk.get("choices")
+        if type(choices) is list and choices:
+            choice: Any = cast(list[Any], choices)[0]
+            if type(choice) is dict:
+                picked = cast(dict[str, Any], choice)
+                delta: Any = picked.get("delta")
+                if type(delta) is dict:
+                    parts = cast(dict[str, Any], delta)
+                    content: Any = parts.get("content")
+                    if type(content) is str and content:
+                        self.texts.append(content)
+                        out.append(TextDelta(content))
+                    refusal: Any = parts.get("refusal")
+                    if type(refusal) is str and refusal:
+                        self.refusal.append(refusal)
+                finish: Any = picked.get("finish_reason")
+                if type(finish) is str:
+                    self.finish_reason = finish
+        if chunk.get("usage"):
             self.usage_body = chunk
             self._usage(self.dialect.usage(chunk), out)
         return out
