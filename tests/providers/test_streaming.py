@@ -12,7 +12,7 @@ import anyio
 import httpx2
 import pytest
 
-from stratum._model import CallSpec, Completion, Message, Usage
+from stratum._runtime.model import CallSpec, Completion, Message, Usage
 from stratum.exceptions import BudgetExceeded, NetworkBlockedError, ProviderHTTPError, StreamInterruptedError
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport

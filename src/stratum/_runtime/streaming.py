@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing
 from decimal import Decimal
 from types import TracebackType
@@ -28,33 +28,26 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 import anyio
 
-from stratum import _context
-from stratum._runtime.attempts import CallOutcome, attempt_record, now, price_after, record_call, resolve_for, status_of
-from stratum._runtime.budget import Envelope, Reservation
-from stratum._runtime.model import CallSpec, Completion, Usage
+from stratum._runtime.attempts import Attempt, AttemptLoop, Verdict, resolve_for
+from stratum._runtime.model import Completion, Usage
 from stratum._runtime.partial import NOTHING, PartialParser
 from stratum._runtime.prompt import retry_messages
-from stratum._runtime.verdict import Verdict, give_up, judge
+from stratum._runtime.recording import CallTally, Recording, recording
 from stratum.exceptions import BudgetExceeded, ProviderError, StreamInterruptedError
-from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, count_text_tokens, estimate_parts
-from stratum.pricing._resolve import resolve_price
+from stratum.pricing._estimate import count_text_tokens
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
-from stratum.trace._records import AttemptOutcome, Status
-from stratum._util.ids import new_id
+from stratum.trace._records import AttemptOutcome, Stopped
 
 if TYPE_CHECKING:
-    from stratum._runtime.model import Provider
+    from stratum._runtime.budget import Envelope
+    from stratum._runtime.model import CallSpec, Provider
     from stratum._runtime.routing import StubRoute
     from stratum._runtime.spec import InferSpec
     from stratum.pricing import Price
-    from stratum.pricing._estimate import Estimate
 
-__all__ = ("InferStream", "Stopped", "StreamContext")
+__all__ = ("InferStream", "StreamContext")
 
 R = TypeVar("R")
-
-Stopped = Literal["budget", "deadline", "caller"]
-"""Why a stream was cut before its end (the record's `stopped`)."""
 
 _END: Any = object()
 
@@ -131,15 +124,15 @@ class _Deadline:
 class _Live:
     """The attempt in flight: what arrived, what it costs so far, and how much it may cost."""
 
-    __slots__ = ("cap", "cap_axis", "cap_env", "encoding", "est_input", "out_tokens", "parts", "reported", "reservation")
+    __slots__ = ("attempt", "cap", "cap_axis", "cap_env", "encoding", "est_input", "out_tokens", "parts", "reported")
 
-    def __init__(self, estimate: Estimate, reservation: Reservation | None) -> None:
+    def __init__(self, attempt: Attempt) -> None:
+        self.attempt = attempt
         self.parts: list[str] = []
         self.out_tokens = 0
         self.reported: Usage | None = None
-        self.est_input = estimate.input_tokens
-        self.encoding = estimate.encoding
-        self.reservation = reservation
+        self.est_input = attempt.estimate.input_tokens
+        self.encoding = attempt.estimate.encoding
         self.cap: int | None = None
         self.cap_axis: Literal["usd", "tokens"] = "usd"
         self.cap_env: Envelope | None = None
@@ -168,7 +161,7 @@ class _Live:
     def set_caps(self, env: Envelope | None, price: Price | None) -> None:
         """The output tokens this attempt may reach before it must be cut (None: no limit)."""
         self.cap = None
-        reservation = self.reservation
+        reservation = self.attempt.reservation
         if env is None or reservation is None:
             return
         input_tokens = self.usage().input_tokens
@@ -200,17 +193,24 @@ class InferStream(Generic[R]):
         stopped: `"budget"`, `"deadline"` or `"caller"` once the stream was cut, else None.
     """
 
-    def __init__(self, spec: InferSpec, bound: Mapping[str, Any], *, override: Any = None, stub: StubRoute | None = None,
-                 meta: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        spec: InferSpec,
+        bound: Mapping[str, Any],
+        *,
+        model: Any = None,
+        stub: StubRoute | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
         self._spec = spec
         self._bound = bound
-        self._override = override
+        self._model = model
         self._stub = stub
         self._meta = meta
         self.attempt = 0
         self.retry_reasons: list[str] = []
         self.stopped: Stopped | None = None
-        self._outcome = CallOutcome()
+        self._tally = CallTally()
         self._live: _Live | None = None
         self._price: Price | None = None
         self._value: Any = _END
@@ -226,20 +226,20 @@ class InferStream(Generic[R]):
     def usage(self) -> Usage:
         """Tokens used so far by every attempt, the one in flight included (live)."""
         live = self._live
-        return self._outcome.usage if live is None else self._outcome.usage + live.usage()
+        return self._tally.usage if live is None else self._tally.usage + live.usage()
 
     @property
     def cost_usd(self) -> Decimal | None:
         """USD spent so far by every attempt, the one in flight included; None when unpriced."""
-        outcome = self._outcome
-        if not outcome.priced:
+        tally = self._tally
+        if not tally.priced:
             return None
         live = self._live
         if live is None:
-            return outcome.cost
+            return tally.cost
         if self._price is None:
             return None
-        return outcome.cost + self._price.cost(live.usage())
+        return tally.cost + self._price.cost(live.usage())
 
     def __aiter__(self) -> AsyncIterator[R]:
         return self._partials()
@@ -305,7 +305,7 @@ class InferStream(Generic[R]):
             self._last_partial = final
             yield final
 
-    async def aclose(self, exc: BaseException | None = None) -> None:
+    async def aclose(self) -> None:
         """Stop the stream (the `async with` block does this): close the request, record it."""
         if not self._finished:
             self._finished = True
@@ -330,295 +330,213 @@ class InferStream(Generic[R]):
             yield value
 
     async def _drive(self) -> AsyncGenerator[str | None, None]:
-        spec, bound, outcome = self._spec, self._bound, self._outcome
-        started_at, started = now(), time.monotonic()
-        record_id = new_id()
-        status: Status = "failed"
-        error: BaseException | None = None
-        label = provider_name = prompt_hash = ""
-        parent_env = _context.current_envelope()
-        env = (
-            Envelope(spec.budget, parent_env, flow_id=parent_env.flow_id if parent_env else None)
-            if spec.budget
-            else parent_env
-        )
-        live: _Live | None = None
-        attempt_hash = ""
-        sent = started
-        max_tokens = spec.max_tokens
-        try:
-            resolved = resolve_for(spec, self._override)
-            label, provider_name = resolved.label, resolved.provider_name
+        spec, bound = self._spec, self._bound
+        with recording(
+            spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=self._meta
+        ) as rec:
+            rec.tally = self._tally
+            resolved = resolve_for(spec, self._model)
+            rec.model, rec.provider = resolved.label, resolved.provider_name
             prompt = spec.compile(bound)
-            prompt_hash = prompt.hash
-            price = self._price = resolve_price(label, resolved.provider, provider_name, resolved.model)
-            overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
-            messages, attempt_hash = prompt.messages, prompt.hash
-            last = Verdict("parse_error")
+            rec.prompt_hash = prompt.hash
+            loop = AttemptLoop(spec, bound, resolved, prompt, rec)
+            self._price = loop.price
+            messages, prompt_hash = prompt.messages, prompt.hash
+            verdict = Verdict()
             last_text = ""
-            for attempt in range(spec.retries + 1):
-                if attempt:
-                    self.attempt = attempt
-                    yield None  # tell the consumer: partials start over
-                est = estimate_parts(
-                    resolved.model, messages, spec.output.schema, spec.output.hash, spec.max_tokens, provider_name,
-                    schema_overhead=overhead,
-                )
-                reservation: Reservation | None = None
-                timeout: float | None = None
-                max_tokens = spec.max_tokens
-                if env is not None:
+            try:
+                for number in range(spec.retries + 1):
+                    if number:
+                        self.attempt = number
+                        yield None  # tell the consumer: partials start over
+                    attempt = loop.reserve(number, messages, prompt_hash)
+                    live = self._live = _Live(attempt)
+                    live.set_caps(loop.env, loop.price)
+                    pieces = self._send(loop, live, rec)
+                    async with aclosing(pieces):  # leaving early closes the request at once
+                        async for piece in pieces:
+                            yield piece
+                    completion = attempt.completion
+                    assert completion is not None
+                    self._live = None
+                    verdict = loop.judge(attempt, completion)  # refusals and filtered outputs raise
+                    if not verdict.violations:
+                        rec.output = self._value = verdict.value
+                        return
+                    last_text = completion.text
+                    if number < spec.retries:
+                        self.retry_reasons.append("; ".join(verdict.violations))
+                        messages, prompt_hash = retry_messages(prompt, completion.text, verdict.violations)
+                raise loop.give_up(verdict, last_text)
+            except GeneratorExit:
+                # the consumer left the block early: the request is already closed
+                self._stop_in_flight(loop, rec, "caller")
+                raise
+            except anyio.get_cancelled_exc_class():
+                self._stop_in_flight(loop, rec, None)
+                raise
+
+    async def _send(self, loop: AttemptLoop, live: _Live, rec: Recording) -> AsyncGenerator[str, None]:
+        """Stream one attempt, watching its cost and the deadline; settle it at the end."""
+        attempt = live.attempt
+        call = loop.call_for(attempt)
+        attempt.sent = time.monotonic()
+        deadline = _Deadline(None if attempt.timeout is None else attempt.sent + attempt.timeout)
+        source = _open(loop.resolved.provider, call)
+        completion: Completion | None = None
+        try:
+            async with aclosing(source):
+                while True:
                     try:
-                        reservation = env.reserve(
-                            input_tokens=est.reserved_input_tokens, max_tokens=max_tokens, price=price, model=label
-                        )
-                    except BudgetExceeded as exc:
-                        outcome.attempts.append(attempt_record(attempt, attempt_hash, "budget", estimated=est.input_tokens, error=exc))
-                        raise
-                    max_tokens = reservation.max_tokens
-                    timeout = env.seconds_left()
-                call = CallSpec(
-                    model=resolved.model,
-                    messages=messages,
-                    output_schema=spec.output.schema,
-                    output_name=spec.output.name,
-                    max_tokens=max_tokens,
-                    temperature=spec.temperature,
-                    timeout=timeout,
-                    function=spec.qualname,
-                    attempt=attempt,
-                    prompt_hash=prompt.hash,
-                    contract_hash=spec.output.hash,
-                    attachments=prompt.attachments,
-                )
-                live = self._live = _Live(est, reservation)
-                live.set_caps(env, price)
-                completion: Completion | None = None
-                sent = time.monotonic()
-                deadline = _Deadline(None if timeout is None else sent + timeout)
-                source = _open(resolved.provider, call)
-                try:
-                    async with aclosing(source):
-                        while True:
-                            try:
-                                event = await deadline.next(source)
-                            except StopAsyncIteration:
-                                break
-                            if isinstance(event, TextDelta):
-                                live.parts.append(event.text)
-                                live.out_tokens += count_text_tokens(event.text, live.encoding)
-                                if live.cap is not None and live.output_so_far() > live.cap:
-                                    raise self._cut(env, live, price, "budget", attempt, attempt_hash, sent, max_tokens)
-                                yield event.text
-                            elif isinstance(event, UsageReport):
-                                before = live.usage().input_tokens
-                                live.reported = event.usage
-                                if live.usage().input_tokens != before:
-                                    live.set_caps(env, price)
-                            else:
-                                completion = event
-                except TimeoutError:
-                    raise self._cut(env, live, price, "deadline", attempt, attempt_hash, sent, max_tokens) from None
-                except BudgetExceeded as exc:
-                    if exc.axis != "ms" or self.stopped is not None:
-                        raise
-                    # the provider layer's own deadline (a stalled read, a retry-after past it)
-                    reported: Usage | None = getattr(exc, "usage", None)
-                    if reported is not None:
-                        live.reported = reported
-                    raise self._cut(env, live, price, "deadline", attempt, attempt_hash, sent, max_tokens) from None
-                except ProviderError as exc:
-                    used: Usage | None = getattr(exc, "usage", None)
-                    if isinstance(exc, StreamInterruptedError) and exc.received:
-                        if used is not None:
-                            live.reported = used
-                        used = live.usage()  # the provider bills what it sent
-                    self._settle(env, live, price, used, attempt, attempt_hash, sent, max_tokens, "provider_error", exc)
-                    raise
-                finally:
-                    deadline.close()
-                if completion is None:
-                    raise StreamInterruptedError(
-                        f"{spec.qualname}: the stream of {label} ended without a final response; retry the call",
-                        received=live.text(),
-                        provider=provider_name,
-                        model=resolved.model,
-                    )
-                usage = completion.usage
-                if usage == Usage() and completion.text:
-                    usage = live.usage()  # the provider reported nothing: what we counted
-                if completion.fault_usage is not None:
-                    usage = usage + completion.fault_usage
-                call_price = price_after(label, resolved, price, completion)
-                cost = call_price.cost(usage) if call_price is not None else None
-                outcome.charge(usage, cost)
-                outcome.response_model = completion.model
-                if env is not None:
-                    outcome.events.extend(env.settle(reservation, usage, cost))
-                latency = (time.monotonic() - sent) * 1000
-                self._live = None
-                verdict = judge(spec, bound, completion, max_tokens=max_tokens, provider=provider_name, model=resolved.model)
-                outcome.attempts.append(
-                    attempt_record(
-                        attempt, attempt_hash, verdict.outcome, completion=completion, usage=usage, cost=cost,
-                        latency_ms=latency, estimated=est.input_tokens, max_tokens=max_tokens,
-                        violations=verdict.violations, error=verdict.error,
-                    )
-                )
-                if verdict.error is not None:
-                    raise verdict.error
-                if verdict.outcome == "ok":
-                    self._value = verdict.value
-                    outcome.output = verdict.value
-                    status = "ok"
-                    return
-                last, last_text = verdict, completion.text
-                if attempt < spec.retries:
-                    self.retry_reasons.append("; ".join(verdict.violations))
-                    messages, attempt_hash = retry_messages(prompt, completion.text, verdict.violations)
-            raise give_up(spec, outcome.attempts, last, last_text)
-        except GeneratorExit:
-            # the consumer left the block early: the request is closed (aclosing above)
-            status = "cancelled"
-            self._stop_in_flight(env, "caller", attempt_hash, sent, max_tokens)
-            raise
-        except BaseException as exc:
-            error = exc
-            status = status_of(exc)
-            if status == "cancelled":
-                self._stop_in_flight(env, None, attempt_hash, sent, max_tokens)
+                        event = await deadline.next(source)
+                    except StopAsyncIteration:
+                        break
+                    if type(event) is TextDelta:
+                        live.parts.append(event.text)
+                        live.out_tokens += count_text_tokens(event.text, live.encoding)
+                        if live.cap is not None and live.output_so_far() > live.cap:
+                            raise self._cut(loop, live, rec, "budget")
+                        yield event.text
+                    elif type(event) is UsageReport:
+                        before = live.usage().input_tokens
+                        live.reported = event.usage
+                        if live.usage().input_tokens != before:
+                            live.set_caps(loop.env, loop.price)
+                    else:
+                        completion = cast(Completion, event)
+        except TimeoutError:
+            raise self._cut(loop, live, rec, "deadline") from None
+        except BudgetExceeded as exc:
+            if exc.axis != "ms" or self.stopped is not None:
+                raise
+            # the provider layer's own deadline (a stalled read, a retry-after past it)
+            reported: Usage | None = getattr(exc, "usage", None)
+            if reported is not None:
+                live.reported = reported
+            raise self._cut(loop, live, rec, "deadline") from None
+        except ProviderError as exc:
+            used: Usage | None = getattr(exc, "usage", None)
+            if isinstance(exc, StreamInterruptedError) and exc.received:
+                if used is not None:
+                    live.reported = used
+                used = live.usage()  # the provider bills what it sent
+            self._charge(loop, live, used, "provider_error", exc)
             raise
         finally:
-            live = self._live
-            if live is not None and live.reservation is not None and env is not None:
-                env.release(live.reservation)
-            self._live = None
-            record_call(
-                record_id=record_id,
-                function=spec.qualname,
-                model=label,
-                provider=provider_name,
-                bound=bound,
-                opaque=spec.opaque_params,
-                outcome=outcome,
-                status=status,
-                error=None if status == "ok" else error,
-                prompt_hash=prompt_hash,
-                contract_hash=spec.output.hash,
-                started_at=started_at,
-                started=started,
-                meta=self._meta,
-                stopped=self.stopped,
+            deadline.close()
+        if completion is None:
+            raise StreamInterruptedError(
+                f"{self._spec.qualname}: the stream of {loop.resolved.label} ended without a final response; "
+                "retry the call",
+                received=live.text(),
+                provider=loop.resolved.provider_name,
+                model=loop.resolved.model,
             )
+        if completion.usage == Usage() and completion.text:
+            # the provider reported no usage (some servers never do when streaming): what we counted
+            counted = live.usage()
+            completion = Completion(
+                text=completion.text, finish_reason=completion.finish_reason, usage=counted, model=completion.model,
+                request_id=completion.request_id, refusal=completion.refusal, fault_retries=completion.fault_retries,
+                fault_usage=completion.fault_usage,
+            )
+        loop.settle(attempt, completion)
 
     # -- charging what arrived -------------------------------------------------------------------
 
-    def _settle(
-        self,
-        env: Envelope | None,
-        live: _Live,
-        price: Price | None,
-        used: Usage | None,
-        attempt: int,
-        attempt_hash: str,
-        sent: float,
-        max_tokens: int | None,
-        kind: AttemptOutcome,
-        exc: BaseException | None,
+    def _charge(
+        self, loop: AttemptLoop, live: _Live, used: Usage | None, outcome: AttemptOutcome, exc: BaseException | None
     ) -> None:
         """Charge `used` for the attempt in flight, settle its reservation and record it."""
-        outcome = self._outcome
-        cost = price.cost(used) if used is not None and price is not None else None
-        if used is not None:
-            outcome.charge(used, cost)
-        if env is not None:
-            outcome.events.extend(env.settle(live.reservation, used or Usage(), cost if used else Decimal(0)))
-        live.reservation = None
+        attempt = live.attempt
         self._live = None
-        text = live.text()
-        outcome.attempts.append(
-            attempt_record(
-                attempt, attempt_hash, kind, usage=used, cost=cost, latency_ms=(time.monotonic() - sent) * 1000,
-                estimated=live.est_input, max_tokens=max_tokens, error=exc,
-                completion=Completion(text=text, finish_reason="other") if text else None,
+        if used is not None:
+            attempt.usage = used
+            attempt.cost = loop.price.cost(used) if loop.price is not None else None
+            self._tally.charge(used, attempt.cost)
+        if loop.env is not None:
+            self._tally.events.extend(
+                loop.env.settle(attempt.reservation, used or Usage(), attempt.cost if used is not None else Decimal(0))
             )
-        )
+        attempt.reservation = None
+        text = live.text()
+        if text:
+            attempt.completion = Completion(text=text, finish_reason="other")
+        self._tally.attempts.append(attempt.record(outcome, error=exc))
 
-    def _cut(
-        self,
-        env: Envelope | None,
-        live: _Live,
-        price: Price | None,
-        why: Stopped,
-        attempt: int,
-        attempt_hash: str,
-        sent: float,
-        max_tokens: int | None,
-    ) -> BudgetExceeded:
+    def _cut(self, loop: AttemptLoop, live: _Live, rec: Recording, why: Stopped) -> BudgetExceeded:
         """Stop the attempt in flight for the budget or the deadline; the error to raise."""
-        self.stopped = why
+        self.stopped = rec.stopped = why
         partial = self._partial_now()
         used = live.usage()
         spec = self._spec
+        env = loop.env
         if why == "deadline":
-            tight = env.chain() if env is not None else ()
-            limited = [e for e in tight if e.deadline is not None]
+            limited = [e for e in (env.chain() if env is not None else ()) if e.deadline is not None]
             chosen = min(limited, key=lambda e: e.deadline or 0.0) if limited else None
             limit: Any = chosen.budget.ms if chosen is not None and chosen.budget.ms is not None else 0.0
             spent: Any = chosen.elapsed_ms if chosen is not None else 0.0
             error = BudgetExceeded(
                 f"{spec.qualname}: the time budget of {limit:g} ms ran out while the stream was running "
                 f"({len(live.text())} characters had arrived); raise Budget(ms=...) or ask for a shorter answer",
-                axis="ms", limit=limit, spent=spent, partial=partial,
+                axis="ms",
+                limit=limit,
+                spent=spent,
+                partial=partial,
             )
         else:
-            bound_env = live.cap_env
-            assert bound_env is not None
+            binding = live.cap_env
+            assert binding is not None
             if live.cap_axis == "tokens":
-                limit = bound_env.budget.tokens or 0
-                spent = bound_env.spent_tokens + used.total_tokens
+                limit = binding.budget.tokens or 0
+                spent = binding.spent_tokens + used.total_tokens
                 what = f"token budget of {limit}"
             else:
-                limit = bound_env.budget.usd or Decimal(0)
-                spent = bound_env.spent_usd + (price.cost(used) if price is not None else Decimal(0))
+                limit = binding.budget.usd or Decimal(0)
+                spent = binding.spent_usd + (loop.price.cost(used) if loop.price is not None else Decimal(0))
                 what = f"usd budget of ${limit}"
             error = BudgetExceeded(
-                f"{spec.qualname}: the stream was cut at {used.output_tokens} output tokens: going on would pass the "
-                f"{what} (the provider sent more than the reservation allowed for); raise the budget, set "
-                "max_tokens= lower, or ask for a shorter answer",
-                axis=live.cap_axis, limit=limit, spent=spent, partial=partial,
+                f"{spec.qualname}: the stream was cut at {used.output_tokens} output tokens: going on would pass "
+                f"the {what} (more output than the reservation allowed for); raise the budget, set max_tokens= "
+                "lower, or ask for a shorter answer",
+                axis=live.cap_axis,
+                limit=limit,
+                spent=spent,
+                partial=partial,
             )
-        self._settle(env, live, price, used, attempt, attempt_hash, sent, max_tokens, "budget", error)
+        self._charge(loop, live, used, "budget", error)
         return error
 
-    def _stop_in_flight(self, env: Envelope | None, why: Stopped | None, attempt_hash: str, sent: float, max_tokens: int | None) -> None:
-        """The consumer left (or the task was cancelled) mid-attempt: charge what arrived."""
+    def _stop_in_flight(self, loop: AttemptLoop, rec: Recording, why: Stopped | None) -> None:
+        """The consumer left (or the task was cancelled) mid-stream: charge what arrived."""
+        if why is not None:
+            self.stopped = rec.stopped = why
         live = self._live
         if live is None:
-            if why is not None and not self._finished_ok():
-                self.stopped = why
             return
-        self.stopped = why
         used = live.usage() if live.parts or live.reported is not None else None
-        self._settle(env, live, self._price, used, self.attempt, attempt_hash, sent, max_tokens, "cancelled", None)
-
-    def _finished_ok(self) -> bool:
-        return self._value is not _END
+        self._charge(loop, live, used, "cancelled", None)
 
 
 class StreamContext(Generic[R]):
-    """What `fn.stream(...)` returns: `async with` it to get the `InferStream`."""
+    """What `fn.stream(...)` returns: `async with` it to get the `InferStream`.
 
-    def __init__(self, opener: Any) -> None:
-        self._opener = opener
+    Entering routes the call and checks `given` (nothing is sent until the stream is read);
+    leaving closes the stream, charging and recording what arrived if it was not finished.
+    """
+
+    __slots__ = ("_open", "_stream")
+
+    def __init__(self, open_stream: Callable[[], InferStream[R]]) -> None:
+        self._open = open_stream
         self._stream: InferStream[R] | None = None
 
     async def __aenter__(self) -> InferStream[R]:
-        self._stream = self._opener()
-        return self._stream
+        stream = self._stream = self._open()
+        return stream
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self._stream is not None:
-            await self._stream.aclose(exc)
+            await self._stream.aclose()

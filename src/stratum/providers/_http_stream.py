@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import httpx2
 
-from stratum._model import Completion, Usage
+from stratum._runtime.model import Completion, Usage
 from stratum.exceptions import ProviderError, StreamInterruptedError
 from stratum.providers._faults import (
     is_transport_error,
@@ -39,7 +39,7 @@ from stratum.providers._sse import decoder_for, stream_body, stream_path
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 
 if TYPE_CHECKING:
-    from stratum._model import CallSpec
+    from stratum._runtime.model import CallSpec
     from stratum.providers._http import _HTTPProvider
 
 __all__ = ("stream_http",)

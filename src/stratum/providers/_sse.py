@@ -24,7 +24,7 @@ from types import MappingProxyType
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
-from stratum._model import CallSpec, Completion, Usage
+from stratum._runtime.model import CallSpec, Completion, Usage
 from stratum.exceptions import ProviderError
 from stratum.providers._dialect import Dialect, as_str, first, get_dict, get_list
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from stratum._model import CallSpec, Completion, Usage
+from stratum._runtime.model import CallSpec, Completion, Usage
 
 __all__ = ("StreamEvent", "StreamingProvider", "TextDelta", "UsageReport")
 
