@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from stratum._runtime.decorators import InferFunction as InferFunction, compute as compute, infer as infer, run as run
     from stratum._runtime.flows import flow as flow
     from stratum._runtime.model import Usage as Usage
+    from stratum._runtime.streaming import InferStream as InferStream
     from stratum.trace import FlowRecord as FlowRecord, TraceRecord as TraceRecord
 
     __version__: str
@@ -76,6 +77,7 @@ _LAZY: MappingProxyType[str, str] = MappingProxyType(
         "HumanDecision": "stratum._compose.human",
         "HumanReviewContext": "stratum._compose.human",
         "InferFunction": "stratum._runtime.decorators",
+        "InferStream": "stratum._runtime.streaming",
         "PendingReview": "stratum._compose.human",
         "Probabilistic": "stratum._compose.probabilistic",
         "ReviewSink": "stratum._compose.human",
@@ -112,6 +114,7 @@ _REHOMED = frozenset(
         "HumanDecision",
         "HumanReviewContext",
         "InferFunction",
+        "InferStream",
         "PendingReview",
         "Probabilistic",
         "ReviewSink",
@@ -164,6 +167,7 @@ __all__ = (
     "HumanDecision",
     "HumanReviewContext",
     "InferFunction",
+    "InferStream",
     "NetworkBlockedError",
     "ParallelValidationFailed",
     "ParseFailure",
