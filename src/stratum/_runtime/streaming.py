@@ -216,9 +216,9 @@ class InferStream(Generic[R]):
         self._value: Any = _END
         self._error: BaseException | None = None
         self._driver: AsyncGenerator[str | None, None] = self._stub_drive() if stub is not None else self._drive()
-        self._started = False
         self._finished = False
         self._last_partial: Any = None
+        self._iterators: list[AsyncGenerator[R, None]] = []
 
     # -- what the consumer sees ------------------------------------------------------------------
 
@@ -242,7 +242,9 @@ class InferStream(Generic[R]):
         return tally.cost + self._price.cost(live.usage())
 
     def __aiter__(self) -> AsyncIterator[R]:
-        return self._partials()
+        iterator = self._partials()
+        self._iterators.append(iterator)  # closed with the stream, even when left mid-way
+        return iterator
 
     async def result(self) -> R:
         """The final value, validated and past every `ensure` (reads the rest of the stream).
@@ -269,7 +271,6 @@ class InferStream(Generic[R]):
         """The next piece (`str`), None for a retry, or `_END`; stores the driver's error."""
         if self._finished:
             return _END
-        self._started = True
         try:
             return await self._driver.__anext__()
         except StopAsyncIteration:
@@ -307,6 +308,9 @@ class InferStream(Generic[R]):
 
     async def aclose(self) -> None:
         """Stop the stream (the `async with` block does this): close the request, record it."""
+        for iterator in self._iterators:
+            await iterator.aclose()
+        self._iterators.clear()
         if not self._finished:
             self._finished = True
             await self._driver.aclose()
