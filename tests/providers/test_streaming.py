@@ -18,12 +18,12 @@ from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 from stratum.testing import block_network, cassette
 
-from _provider_cassettes import Interaction, load
+from _provider_cassettes import CASSETTES, Interaction, load
 from _sse_server import Conn, sse_server
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).parent / "fixtures" / "streaming"
+FIXTURES = CASSETTES  # the real recordings, with their license index (INDEX.md)
 
 
 def _call(*, schema: dict[str, Any] | None = None, timeout: float | None = None) -> CallSpec:
@@ -70,21 +70,21 @@ def _dripping(raw: bytes, size: int) -> Any:
 
 # (file, interaction index, text, finish reason, usage (input, output), model)
 RECORDED = [
-    ("llm_anthropic_prompt.yaml", 0, "- Captain\n- Scoop", "stop", (17, 10), "claude-sonnet-4-5-20250929"),
-    ("llm_chat_tool_use_basic.yaml", 0, "", "tool_use", (54, 20), "gpt-4o-mini-2024-07-18"),
+    ("llm-anthropic/tests/cassettes/test_anthropic/test_prompt.yaml", 0, "- Captain\n- Scoop", "stop", (17, 10), "claude-sonnet-4-5-20250929"),
+    ("llm/tests/cassettes/test_tools/test_tool_use_basic.yaml", 0, "", "tool_use", (54, 20), "gpt-4o-mini-2024-07-18"),
     (
-        "llm_chat_tool_use_basic.yaml",
+        "llm/tests/cassettes/test_tools/test_tool_use_basic.yaml",
         1,
         "The result of \\( 1231 \\times 2331 \\) is \\( 2,869,461 \\).",
         "stop",
         (87, 26),
         "gpt-4o-mini-2024-07-18",
     ),
-    ("llm_responses_basic_streaming.yaml", 0, "pong", "stop", (11, 5), "gpt-5.5-2026-04-23"),
-    ("pydantic_ai_chat_run_stream.yaml", 1, "The capital of the UK is London.", "stop", (78, 9), "gpt-4o-mini-2024-07-18"),
-    ("pydantic_ai_google_model_stream.yaml", 0, "The capital of France is Paris.\n", "stop", (13, 8), "gemini-2.0-flash-exp"),
-    ("pydantic_ai_responses_stream.yaml", 0, "", "tool_use", (255, 16), "gpt-4o-2024-08-06"),
-    ("pydantic_ai_responses_stream.yaml", 1, "The capital of France is Paris.", "stop", (278, 9), "gpt-4o-2024-08-06"),
+    ("llm/tests/cassettes/test_openai_responses/test_responses_basic_streaming.yaml", 0, "pong", "stop", (11, 5), "gpt-5.5-2026-04-23"),
+    ("pydantic-ai/tests/models/cassettes/test_openai/test_run_stream_sync_streams_real_model.yaml", 1, "The capital of the UK is London.", "stop", (78, 9), "gpt-4o-mini-2024-07-18"),
+    ("pydantic-ai/tests/models/cassettes/test_google/test_google_model_stream.yaml", 0, "The capital of France is Paris.\n", "stop", (13, 8), "gemini-2.0-flash-exp"),
+    ("pydantic-ai/tests/models/cassettes/test_openai_responses/test_openai_responses_stream.yaml", 0, "", "tool_use", (255, 16), "gpt-4o-2024-08-06"),
+    ("pydantic-ai/tests/models/cassettes/test_openai_responses/test_openai_responses_stream.yaml", 1, "The capital of France is Paris.", "stop", (278, 9), "gpt-4o-2024-08-06"),
 ]
 
 
@@ -119,7 +119,7 @@ async def test_real_recordings_replay_through_the_stream_decoders(
 
 
 async def test_anthropic_usage_is_live_from_message_start() -> None:
-    recorded = load(FIXTURES / "llm_anthropic_prompt.yaml")[0]
+    recorded = load(FIXTURES / "llm-anthropic/tests/cassettes/test_anthropic/test_prompt.yaml")[0]
     provider = _provider(recorded.uri, transport=httpx2.MockTransport(
         lambda _: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=recorded.text().encode())
     ))
@@ -132,7 +132,7 @@ async def test_anthropic_usage_is_live_from_message_start() -> None:
 
 
 async def test_anthropic_structured_stream_is_the_json_document() -> None:
-    recorded = load(FIXTURES / "llm_anthropic_schema_prompt.yaml")[0]
+    recorded = load(FIXTURES / "llm-anthropic/tests/cassettes/test_anthropic/test_schema_prompt.yaml")[0]
     provider = _provider(recorded.uri, transport=httpx2.MockTransport(
         lambda _: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=recorded.text().encode())
     ))
@@ -352,7 +352,7 @@ async def test_an_error_event_before_any_output_is_retried_and_after_output_is_i
 
 
 async def test_cassettes_record_and_replay_sse_bodies_in_stock_vcrpy_format(tmp_path: Path) -> None:
-    recorded = load(FIXTURES / "pydantic_ai_google_model_stream.yaml")[0]
+    recorded = load(FIXTURES / "pydantic-ai/tests/models/cassettes/test_google/test_google_model_stream.yaml")[0]
     raw = recorded.text().encode()
     provider = Gemini(api_key="AIzaPLANTEDsecret0123456789abcdef", transport=httpx2.MockTransport(
         lambda _: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=_dripping(raw, 50))
@@ -383,7 +383,7 @@ async def test_cassettes_record_and_replay_sse_bodies_in_stock_vcrpy_format(tmp_
 
 
 async def test_block_network_refuses_a_real_stream_but_not_a_mock_transport() -> None:
-    recorded = load(FIXTURES / "llm_responses_basic_streaming.yaml")[0]
+    recorded = load(FIXTURES / "llm/tests/cassettes/test_openai_responses/test_responses_basic_streaming.yaml")[0]
     mocked = OpenAI(api_key="k", api="responses", transport=httpx2.MockTransport(
         lambda _: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=recorded.text().encode())
     ))

@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from _provider_cassettes import load
+from _provider_cassettes import CASSETTES, load
 from _sse_server import Conn, sse_server
 
 import stratum
@@ -23,7 +23,7 @@ from stratum.testing import cassette
 
 pytestmark = pytest.mark.anyio
 
-FIXTURES = Path(__file__).parent / "fixtures" / "streaming"
+FIXTURES = CASSETTES  # the real recordings, with their license index (INDEX.md)
 
 
 @contract
@@ -38,7 +38,7 @@ def invent() -> Dog: ...
 
 
 async def test_a_real_recorded_structured_stream_gives_typed_partials() -> None:
-    recorded = load(FIXTURES / "llm_anthropic_schema_prompt.yaml")[0]
+    recorded = load(FIXTURES / "llm-anthropic/tests/cassettes/test_anthropic/test_schema_prompt.yaml")[0]
     sent: list[dict[str, Any]] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -143,7 +143,7 @@ async def test_leaving_early_closes_the_request_and_records_it() -> None:
 
 
 async def test_a_streamed_call_records_and_replays_from_a_cassette(tmp_path: Path) -> None:
-    recorded = load(FIXTURES / "llm_anthropic_schema_prompt.yaml")[0]
+    recorded = load(FIXTURES / "llm-anthropic/tests/cassettes/test_anthropic/test_schema_prompt.yaml")[0]
     live = Anthropic(api_key="sk-ant-PLANTED-0123456789", model="claude-sonnet-4-5", transport=httpx2.MockTransport(
         lambda _: httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=recorded.text().encode())
     ))
