@@ -39,6 +39,7 @@ from stratum.exceptions import (
     StaleCassetteError,
     StratumCompileError,
     StratumError,
+    StreamInterruptedError,
     UnknownPriceError,
     UnsupportedInputError,
 )
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from stratum._runtime.decorators import InferFunction as InferFunction, compute as compute, infer as infer, run as run
     from stratum._runtime.flows import flow as flow
     from stratum._runtime.model import Usage as Usage
+    from stratum._runtime.streaming import InferStream as InferStream
     from stratum.trace import FlowRecord as FlowRecord, TraceRecord as TraceRecord
 
     __version__: str
@@ -80,6 +82,7 @@ _LAZY: MappingProxyType[str, str] = MappingProxyType(
         "HumanReviewContext": "stratum._compose.human",
         "Image": "stratum._media",
         "InferFunction": "stratum._runtime.decorators",
+        "InferStream": "stratum._runtime.streaming",
         "PendingReview": "stratum._compose.human",
         "Probabilistic": "stratum._compose.probabilistic",
         "ReviewSink": "stratum._compose.human",
@@ -119,6 +122,7 @@ _REHOMED = frozenset(
         "HumanReviewContext",
         "Image",
         "InferFunction",
+        "InferStream",
         "PendingReview",
         "Probabilistic",
         "ReviewSink",
@@ -174,6 +178,7 @@ __all__ = (
     "HumanReviewContext",
     "Image",
     "InferFunction",
+    "InferStream",
     "NetworkBlockedError",
     "ParallelValidationFailed",
     "ParseFailure",
@@ -192,6 +197,7 @@ __all__ = (
     "StaleCassetteError",
     "StratumCompileError",
     "StratumError",
+    "StreamInterruptedError",
     "Success",
     "TraceRecord",
     "UnknownPriceError",

@@ -24,6 +24,7 @@ StratumError
       │    ├── RateLimitError     429 (.retry_after)
       │    └── AuthenticationError 401/403
       ├── ProviderTimeout         the transport timed out or the connection failed
+      ├── StreamInterruptedError  a stream broke after its first byte (.received, .usage)
       ├── RefusalError            the model refused to answer
       └── ContentFilterError      the provider filtered the output
 ```
@@ -65,6 +66,7 @@ __all__ = (
     "StaleCassetteError",
     "StratumCompileError",
     "StratumError",
+    "StreamInterruptedError",
     "UnknownPriceError",
     "UnsupportedInputError",
 )
@@ -185,13 +187,19 @@ class BudgetExceeded(StratumError):
         axis: `"ms"`, `"usd"` or `"tokens"`.
         limit: the envelope's limit on that axis (ms as float, USD as Decimal, tokens as int).
         spent: what was spent (or would be, with the step) on that axis.
+        partial: for a stream cut by the budget or the deadline, the last partial result the
+            consumer could have seen (None when nothing had arrived, and for calls that do not
+            stream).
     """
 
-    def __init__(self, message: str, *, axis: Axis, limit: Decimal | int | float, spent: Any) -> None:
+    def __init__(
+        self, message: str, *, axis: Axis, limit: Decimal | int | float, spent: Any, partial: Any = None
+    ) -> None:
         super().__init__(message)
         self.axis: Axis = axis
         self.limit = limit
         self.spent = spent
+        self.partial: Any = partial
 
 
 class ConvergenceFailure(StratumError):
@@ -346,6 +354,23 @@ class AuthenticationError(ProviderHTTPError):
 
 class ProviderTimeout(ProviderError):
     """The request timed out or the connection failed, after the fault retries."""
+
+
+class StreamInterruptedError(ProviderError):
+    """A streamed response broke after its first byte (connection lost, error event).
+
+    Faults before the first byte are retried like any request; once content has arrived the
+    stream cannot be resumed, so what arrived is handed back instead.
+
+    Attributes:
+        received: the output text that had arrived when the stream broke.
+        usage: the usage the provider had reported by then, if any (`stratum.Usage`).
+    """
+
+    def __init__(self, message: str, *, received: str = "", usage: Any = None, provider: str = "", model: str = "") -> None:
+        super().__init__(message, provider=provider, model=model)
+        self.received = received
+        self.usage: Any = usage
 
 
 class RefusalError(ProviderError):

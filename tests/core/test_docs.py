@@ -46,3 +46,13 @@ def test_architecture_names_real_files_and_functions() -> None:
         for module in (ROOT / "src" / "stratum" / package).glob("*.py"):
             if module.name != "__init__.py":
                 assert module.name in text, f"docs/architecture.md does not mention {package}/{module.name}"
+
+
+def test_streaming_guide_example_runs(capsys: object) -> None:
+    text = (ROOT / "docs" / "streaming.md").read_text()
+    runnable = [s for s in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "anyio.run(main)" in s]
+    (snippet,) = runnable
+    namespace: dict[str, object] = {"__name__": "streaming_guide"}
+    exec(compile(snippet, "docs/streaming.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    record = stratum.trace.records()[-1]
+    assert record.function.endswith("classify") and record.attempts == 2 and record.status == "ok"

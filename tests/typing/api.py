@@ -44,6 +44,10 @@ def classify(text: str, strict: bool = False) -> Sentiment: ...
 def classify_sampled(text: str) -> Sentiment: ...
 
 
+@infer("Say hello")
+def hello(name: str) -> str: ...
+
+
 @infer("Count", given=lambda text: len(text) > 0, ensure=[lambda r: r >= 0, lambda r, text: r <= len(text)])
 def count(text: str) -> int: ...
 
@@ -121,5 +125,27 @@ async def usage() -> None:
     flows: list[FlowRecord] = stratum.trace.flows()
     assert_type(records[0].cache_savings_usd, Decimal | None)
     del records, flows
+    async with classify.stream(text="x") as streamed:
+        assert_type(streamed, stratum.InferStream[Sentiment])
+        async for partial in streamed:
+            assert_type(partial, Sentiment)
+        assert_type(await streamed.result(), Sentiment)
+        assert_type(streamed.usage, stratum.Usage)
+        assert_type(streamed.cost_usd, Decimal | None)
+        assert_type(streamed.attempt, int)
+        assert_type(streamed.retry_reasons, list[str])
+        assert_type(streamed.stopped, Literal["budget", "deadline", "caller"] | None)
+    async with hello.stream("Ann") as text_stream:
+        async for piece in text_stream:
+            assert_type(piece, str)
+    try:
+        async with count.stream(text="x") as counted:
+            assert_type(await counted.result(), int)
+    except stratum.BudgetExceeded as exc:
+        assert_type(exc.partial, Any)
+    with use_model(ScriptedModel([Reply("hi", chunks=3)])):
+        pass
+    last: TraceRecord = stratum.trace.records()[-1]
+    assert_type(last.stopped, Literal["budget", "deadline", "caller"] | None)
     result: str = stratum.run(count(text="x"))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     del result

@@ -50,7 +50,7 @@ from stratum.trace._records import AttemptOutcome
 if TYPE_CHECKING:
     from stratum._runtime.spec import InferSpec
 
-__all__ = ("resolve_for", "run_attempts")
+__all__ = ("Attempt", "AttemptLoop", "Verdict", "resolve_for", "run_attempts")
 
 
 def resolve_for(spec: InferSpec, model: Any) -> ResolvedModel:
@@ -187,12 +187,11 @@ class _AttemptLoop:
         attempt.timeout = self.env.seconds_left()
         return attempt
 
-    async def send(self, attempt: _Attempt) -> Completion:
-        """Send the attempt; a timeout, a provider fault or the provider's own deadline stop is
-        recorded (with any usage it reported, charged) and raised."""
-        spec, resolved = self.spec, self.resolved
-        call = CallSpec(
-            model=resolved.model,
+    def call_for(self, attempt: _Attempt) -> CallSpec:
+        """What the provider is asked for in this attempt."""
+        spec = self.spec
+        return CallSpec(
+            model=self.resolved.model,
             messages=attempt.messages,
             output_schema=spec.output.schema,
             output_name=spec.output.name,
@@ -206,6 +205,12 @@ class _AttemptLoop:
             attachments=self.prompt.attachments,
             prompt_cache=current_settings().prompt_cache if spec.prompt_cache is None else spec.prompt_cache,
         )
+
+    async def send(self, attempt: _Attempt) -> Completion:
+        """Send the attempt; a timeout, a provider fault or the provider's own deadline stop is
+        recorded (with any usage it reported, charged) and raised."""
+        resolved = self.resolved
+        call = self.call_for(attempt)
         attempt.sent = time.monotonic()
         try:
             # Providers that declare `enforces_deadline = True` (the built-in HTTP providers bound
@@ -362,3 +367,10 @@ async def run_attempts(
         rec.prompt_hash = prompt.hash
         rec.output = await _AttemptLoop(spec, bound, resolved, prompt, rec).run()
         return rec.output
+
+
+# The steps, for the streaming loop (`_runtime/streaming.py`): same reserve, settle, judge and
+# give_up, with the send done piece by piece.
+AttemptLoop = _AttemptLoop
+Attempt = _Attempt
+Verdict = _Verdict

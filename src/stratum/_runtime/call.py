@@ -25,12 +25,13 @@ from stratum._runtime.contracts import validation_violations
 from stratum._runtime.recording import recording
 from stratum._runtime.routing import StubRoute, route_for
 from stratum._runtime.spec import InferSpec
-from stratum.exceptions import ParseFailure, PreconditionFailed, ScriptExhaustedError
+from stratum.exceptions import ConfigurationError, ParseFailure, PreconditionFailed, ScriptExhaustedError
 
 if TYPE_CHECKING:
     from stratum._runtime.decorators import InferFunction
+    from stratum._runtime.streaming import InferStream
 
-__all__ = ("attach", "call", "check_given", "run_stub", "start")
+__all__ = ("attach", "call", "check_given", "open_stream", "run_stub", "start")
 
 
 def start(fn: InferFunction[..., Any], bound: dict[str, Any]) -> Coroutine[Any, Any, Any]:
@@ -60,6 +61,24 @@ async def call(
     check_given(fn.spec, bound)
     spec, full = attach(fn.spec, bound, extra_opaque or {})
     return await fn.run(spec, full, routed if routed is not None else model, extra_sections, meta)
+
+
+def open_stream(fn: InferFunction[..., Any], bound: dict[str, Any]) -> InferStream[Any]:
+    """A streamed call of `fn`: routing, stubs and `given` as for a plain call (see `streaming`)."""
+    from stratum._runtime.decorators import InferFunction
+    from stratum._runtime.streaming import InferStream
+
+    stub, model = route_for(fn)
+    if stub is not None:
+        return InferStream(fn.spec, bound, stub=stub)
+    own_run: Any = getattr(type(fn), "run")  # @refine and other subclasses run their own loop
+    if fn.spec.composed or own_run is not vars(InferFunction)["run"]:
+        raise ConfigurationError(
+            f"{fn.spec.qualname}: cache=, quorum=, stable=False and @refine combine several calls into one "
+            "result and cannot stream; call the function without .stream()"
+        )
+    check_given(fn.spec, bound)
+    return InferStream(fn.spec, bound, model=model)
 
 
 def attach(spec: InferSpec, bound: Mapping[str, Any], extra: Mapping[str, Any]) -> tuple[InferSpec, dict[str, Any]]:

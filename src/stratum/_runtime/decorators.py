@@ -18,6 +18,7 @@ from stratum._runtime.budget import Budget
 from stratum._runtime.contracts import caller_namespace
 from stratum._runtime.recording import recording
 from stratum._runtime.spec import InferSpec, build_spec
+from stratum._runtime.streaming import StreamContext
 
 if TYPE_CHECKING:
     from stratum._compose.probabilistic import Probabilistic
@@ -67,6 +68,26 @@ class InferFunction(Generic[P, R]):
 
             return await run_composed(spec, bound, model, extra_sections=extra_sections, meta=meta)
         return await run_attempts(spec, bound, model, extra_sections=extra_sections, meta=meta)
+
+    def stream(self, *args: P.args, **kwargs: P.kwargs) -> StreamContext[R]:
+        """Stream the call: `async with f.stream(...) as s:`, then `async for partial in s:`.
+
+        Partials are results of the declared type filled in as the output arrives (text pieces
+        for `-> str`); `await s.result()` is the final value after the contract and `ensure`;
+        `s.usage` and `s.cost_usd` are live. The budget and the deadline can cut the stream
+        (`BudgetExceeded` with `.partial`); leaving the block early closes the request. Routing,
+        stubs, `given`, retries and the trace apply as for a plain call.
+
+        Example:
+            ```python
+            async with classify.stream(text="Love it") as s:
+                async for partial in s:
+                    print(partial.label, partial.reasoning)
+                result = await s.result()
+            ```
+        """
+        bound = self.spec.bind(args, kwargs)
+        return StreamContext(lambda: _call.open_stream(self, bound))
 
     def __repr__(self) -> str:
         return f"<infer {self.spec.qualname} -> {self.spec.output.name}>"

@@ -27,7 +27,7 @@ from stratum._runtime import context as _context
 from stratum._runtime.model import Usage
 from stratum._util.ids import new_id
 from stratum.trace import AttemptRecord, FlowRecord, TraceRecord, emit
-from stratum.trace._records import Status
+from stratum.trace._records import Status, Stopped
 
 if TYPE_CHECKING:
     from stratum._runtime.budget import Budget, BudgetEvent, Envelope
@@ -130,6 +130,7 @@ class Recording(_Open):
         "prompt_hash",
         "provider",
         "record_id",
+        "stopped",
         "tally",
     )
 
@@ -158,6 +159,8 @@ class Recording(_Open):
         self.output: Any = None
         self.cache_hit = False
         self.tally: CallTally | None = None
+        self.stopped: Stopped | None = None
+        """For a stream cut before its end: why (`budget`, `deadline`, `caller`)."""
         if parent:
             self._scope = _context.under_record(self.record_id)
 
@@ -168,7 +171,10 @@ class Recording(_Open):
 
     def _close(self) -> None:
         tally = self.tally or CallTally()
-        if self.status == "cancelled" and self.tally is not None:
+        if self.stopped == "caller":  # the consumer left a stream early: a cancellation, not an error
+            self.status, self.error = "cancelled", None
+        last = tally.attempts[-1].outcome if tally.attempts else None
+        if self.status == "cancelled" and self.tally is not None and last != "cancelled":
             tally.attempts.append(AttemptRecord(attempt=len(tally.attempts), prompt_hash=self.prompt_hash, outcome="cancelled"))
         flow = _context.current_flow()
         usage = tally.usage
@@ -205,6 +211,7 @@ class Recording(_Open):
             review_id=flow.review_ids[-1] if flow is not None and flow.review_ids else None,
             meta=self.meta,
             cache_savings_usd=tally.cache_savings,
+            stopped=self.stopped,
         )
         if flow is not None:
             flow.record_ids.append(self.record_id)

@@ -15,6 +15,7 @@ from stratum.providers._anthropic import Anthropic
 from stratum.providers._gemini import Gemini
 from stratum.providers._openai import OpenAI, OpenAICompatible
 from stratum.providers._registry import ResolvedModel, resolve_model, split_model_string
+from stratum.providers._stream_events import StreamEvent, StreamingProvider, TextDelta, UsageReport
 
 __all__ = (
     "Anthropic",
@@ -27,7 +28,11 @@ __all__ = (
     "OpenAICompatible",
     "Provider",
     "ResolvedModel",
+    "StreamEvent",
+    "StreamingProvider",
+    "TextDelta",
     "Usage",
+    "UsageReport",
     "resolve_model",
     "split_model_string",
 )

@@ -18,7 +18,7 @@ import json
 import random
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
@@ -39,6 +39,7 @@ from stratum.providers._intercept import Exchange, send_intercepted
 
 if TYPE_CHECKING:
     from stratum.pricing import Price
+    from stratum.providers._stream_events import StreamEvent
 
 __all__ = ("DEFAULT_MAX_CONCURRENCY", "Sleep", "_HTTPProvider", "missing_key")
 
@@ -359,6 +360,12 @@ class _HTTPProvider:
                 fault_usage = usage if fault_usage is None else fault_usage + usage
             await self._sleep(wait)
             retry += 1
+
+    def stream(self, call: CallSpec, /) -> AsyncIterator[StreamEvent]:
+        """Stream one attempt as server-sent events (see `stratum.providers._http_stream`)."""
+        from stratum.providers._http_stream import stream_http
+
+        return stream_http(self, call)
 
     @staticmethod
     def _timed_out(exc: BaseException, deadline: float) -> bool:

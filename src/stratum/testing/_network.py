@@ -37,7 +37,8 @@ def _is_mocked(request: Any, send: Send) -> bool:
     That is an `httpx.MockTransport`/`httpx2.MockTransport`, or a transport patched by respx:
     tests that mock the transport already cannot leak, and must keep working under the guard.
     """
-    client = getattr(send, "__self__", None)
+    # a bound `client.send`, or `functools.partial(client.send, stream=True)` for streams
+    client = getattr(send, "__self__", None) or getattr(getattr(send, "func", None), "__self__", None)
     pick = getattr(client, "_transport_for_url", None)
     if pick is None:
         return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import anyio
@@ -14,7 +14,8 @@ from stratum.exceptions import BudgetExceeded, ScriptExhaustedError
 from stratum.pricing._estimate import estimate_text_tokens
 from stratum.pricing._price import FREE, Price
 from stratum.testing._faults import Fault
-from stratum.testing._reply import Reply, UsageLike, as_usage, render_output
+from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
+from stratum.testing._reply import Reply, UsageLike, as_usage, render_output, split_text
 
 __all__ = ("ModelRequest", "Reply", "ScriptedModel", "UsageLike", "render_output")
 
@@ -109,8 +110,8 @@ class ScriptedModel:
         if wait:
             await anyio.sleep(wait)
 
-    async def complete(self, call: CallSpec, /) -> Completion:
-        """Answer `call` with the next scripted response."""
+    async def _answer(self, call: CallSpec) -> tuple[Completion, float, int]:
+        """The next scripted answer to `call`: its completion, latency (ms) and chunk count."""
         self.requests.append(call)
         started = time.monotonic()
         fault_retries = 0
@@ -124,9 +125,9 @@ class ScriptedModel:
             fault_retries += 1
         reply = item if isinstance(item, Reply) else Reply(item)
         latency = reply.latency_ms if reply.latency_ms is not None else self._latency_ms
-        if latency:
-            await anyio.sleep(latency / 1000)
         if isinstance(reply.output, BaseException):
+            if latency:
+                await anyio.sleep(latency / 1000)
             raise reply.output
         text = render_output(reply.output)
         usage = reply.usage or self._usage or Usage(
@@ -146,7 +147,7 @@ class ScriptedModel:
                 min(usage.reasoning_tokens, call.max_tokens),
             )
             finish = "length"
-        return Completion(
+        completion = Completion(
             text=text,
             finish_reason=finish,
             usage=usage,
@@ -154,6 +155,33 @@ class ScriptedModel:
             refusal=reply.refusal if finish == "refusal" else None,
             fault_retries=fault_retries,
         )
+        return completion, latency, reply.chunks
+
+    async def complete(self, call: CallSpec, /) -> Completion:
+        """Answer `call` with the next scripted response."""
+        completion, latency, _ = await self._answer(call)
+        if latency:
+            await anyio.sleep(latency / 1000)
+        return completion
+
+    async def stream(self, call: CallSpec, /) -> AsyncIterator[StreamEvent]:
+        """Answer `call` with the next scripted response, in `Reply(..., chunks=N)` pieces.
+
+        The input tokens are reported first (as a provider does when the stream opens), each
+        piece arrives after its share of the latency, and the final usage comes last.
+        """
+        completion, latency, chunks = await self._answer(call)
+        pieces = split_text(completion.text, chunks)
+        usage = completion.usage
+        yield UsageReport(Usage(usage.input_tokens, 0, usage.cached_input_tokens, usage.cache_write_tokens, 0))
+        for piece in pieces:
+            if latency:
+                await anyio.sleep(latency / 1000 / len(pieces))
+            yield TextDelta(piece)
+        if latency and not pieces:
+            await anyio.sleep(latency / 1000)
+        yield UsageReport(usage)
+        yield completion
 
     def __repr__(self) -> str:
         return f"ScriptedModel({len(self._responses)} responses, {self.remaining} left)"

@@ -80,6 +80,7 @@ def _call_dict(r: TraceRecord) -> dict[str, Any]:
         "review_id": r.review_id,
         "meta": to_jsonable(r.meta) if r.meta else {},
         "cache_savings_usd": None if r.cache_savings_usd is None else str(r.cache_savings_usd),
+        "stopped": r.stopped,
     }
 
 

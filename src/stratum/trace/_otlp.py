@@ -242,6 +242,7 @@ def _call_span(record: TraceRecord, root: str, redaction: Redaction) -> dict[str
         "stratum.cache_savings_usd": record.cache_savings_usd,
         "stratum.cache_hit": record.cache_hit,
         "stratum.review_id": record.review_id,
+        "stratum.stopped": record.stopped,
         "stratum.error": record.error,
         "stratum.opaque_inputs": list(record.opaque_inputs) or None,
         "stratum.inputs": _redacted(redaction, redaction.inputs, dict(record.inputs)),

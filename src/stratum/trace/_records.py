@@ -12,9 +12,11 @@ from stratum._media import Media
 from stratum._runtime.budget import BudgetEvent
 from stratum._util.jsonable import to_jsonable as _to_jsonable
 
-__all__ = ("AttemptOutcome", "AttemptRecord", "FlowRecord", "Status", "TraceRecord", "to_jsonable")
+__all__ = ("AttemptOutcome", "AttemptRecord", "FlowRecord", "Status", "Stopped", "TraceRecord", "to_jsonable")
 
 Status = Literal["ok", "failed", "cancelled"]
+Stopped = Literal["budget", "deadline", "caller"]
+"""Why a streamed call was cut before its end."""
 AttemptOutcome = Literal[
     "ok",
     "violation",
@@ -88,6 +90,8 @@ class TraceRecord:
     cache_savings_usd: Decimal | None = None
     """What prompt caching saved: cached reads × (input − cached input price), less cache
     writes × (cache write − input price). None when nothing was cached or no price is known."""
+    stopped: Stopped | None = None
+    """For a streamed call cut before its end: `"budget"`, `"deadline"` or `"caller"`."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""
