@@ -117,7 +117,7 @@ def chat_decode_calls(message: Mapping[str, Any]) -> tuple[ToolCall, ...]:
         name = as_str(function, "name")
         if name is None:
             continue
-        arguments = parse_arguments(cast(Mapping[str, Any], function).get("arguments"))
+        arguments = parse_arguments(function.get("arguments"))
         calls.append(ToolCall(name, arguments, id=as_str(item, "id") or f"call_{index}"))
     return tuple(calls)
 
