@@ -15,10 +15,8 @@ results once, not the whole history of rounds.
 
 from __future__ import annotations
 
-import datetime as dt
 import inspect
 import json
-import time
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +27,15 @@ import docstring_parser
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
-from stratum import _context
+from stratum._runtime import context as _context
+from stratum._runtime.contracts import is_opaque
+from stratum._runtime.model import Completion, Message
+from stratum._runtime.recording import recording
 from stratum._runtime.tool_types import ToolCall, ToolDefinition, ToolResult
 from stratum.exceptions import StratumCompileError
 
 if TYPE_CHECKING:
-    from stratum._budget import Envelope
+    from stratum._runtime.budget import Envelope
 
 __all__ = ("Tool", "ToolRun", "build_tools", "retry_on_of", "tool_from")
 
@@ -115,8 +116,6 @@ def tool_from(fn: Any, where: str) -> Tool:
         hints = typing.get_type_hints(original, include_extras=True)
     except NameError as exc:
         raise StratumCompileError(f"{where}: cannot resolve an annotation of tool {qualname}: {exc}") from None
-    from stratum._contracts import is_opaque  # noqa: PLC0415 - core module, imported where used
-
     description, param_docs = _description(original)
     fields: dict[str, Any] = {}
     params: list[str] = []
@@ -217,20 +216,28 @@ class ToolRun:
         """True when the model may not call tools any more in this attempt."""
         return self.rounds >= self.max_rounds
 
-    def new_attempt(self) -> None:
-        """Start counting rounds again (a retry after an `ensure` or parse failure)."""
-        self.rounds = 0
+    def over_limit(self) -> str:
+        """The violation of an answer that called tools after the last allowed round."""
+        return (
+            f"you called tools after the limit of {self.max_rounds} round(s) (max_tool_rounds); "
+            "no tool may be called now: answer with the result"
+        )
 
-    def _find(self, name: str) -> Tool | None:
-        for tool in self.tools:
-            if tool.name == name:
-                return tool
-        return None
+    def estimate_messages(self, messages: tuple[Message, ...]) -> tuple[Message, ...]:
+        """`messages` plus the tool definitions and calls as text, for the token estimate."""
+        calls = [
+            {"name": c.name, "arguments": c.arguments} for m in messages if m.kind == "tool_calls" for c in m.calls
+        ]
+        text = json.dumps(
+            {"tools": [to_jsonable_python(d, fallback=str) for d in self.definitions], "calls": calls}, default=str
+        )
+        return (*messages, Message("system", text))
 
     async def answer(
-        self, calls: Sequence[ToolCall], *, attempt: int, envelope: Envelope | None
-    ) -> tuple[ToolResult, ...]:
-        """Run (or answer from kept results) every call of one round, in order.
+        self, messages: tuple[Message, ...], completion: Completion, *, attempt: int, envelope: Envelope | None
+    ) -> tuple[Message, ...]:
+        """Run (or answer from kept results) every call of one round, in order; return the
+        next request's messages: these, the model's calls, and their results.
 
         Raises:
             BudgetExceeded: the deadline passed while a tool ran.
@@ -238,9 +245,31 @@ class ToolRun:
         """
         self.rounds += 1
         results: list[ToolResult] = []
-        for call in calls:
+        for call in completion.tool_calls:
             results.append(await self._one(call, attempt=attempt, envelope=envelope))
-        return tuple(results)
+        return (*messages, *self._turns(completion.text, completion.tool_calls, results))
+
+    @staticmethod
+    def _turns(text: str, calls: Sequence[ToolCall], results: Sequence[ToolResult]) -> tuple[Message, Message]:
+        return (
+            Message("assistant", text, "tool_calls", calls=tuple(calls)),
+            Message("user", "\n".join(r.content for r in results), "tool_results", results=tuple(results)),
+        )
+
+    def retry_context(self, retry: tuple[Message, ...], base: int) -> tuple[Message, ...]:
+        """A retry's messages with every call made so far and its result inserted once, after
+        the first `base` (the prompt), before the last answer and its violations."""
+        self.rounds = 0
+        if not self.exchange:
+            return retry
+        turns = self._turns("", [r.call for r in self.exchange], self.exchange)
+        return (*retry[:base], *turns, *retry[base:])
+
+    def _find(self, name: str) -> Tool | None:
+        for tool in self.tools:
+            if tool.name == name:
+                return tool
+        return None
 
     async def _one(self, call: ToolCall, *, attempt: int, envelope: Envelope | None) -> ToolResult:
         tool = self._find(call.name)
@@ -263,25 +292,18 @@ class ToolRun:
     async def _run(
         self, tool: Tool, call: ToolCall, kwargs: dict[str, Any], *, attempt: int, envelope: Envelope | None
     ) -> ToolResult:
-        from stratum._flows import new_id  # noqa: PLC0415
-
-        record_id = new_id()
-        started_at, started = dt.datetime.now(dt.UTC), time.monotonic()
         meta = {"tool_round": self.rounds, "attempt": attempt, "tool_call_id": call.id}
-        output: Any = None
-        error: BaseException | None = None
         try:
-            with _context.under_record(record_id):  # what the tool calls is traced under it
-                output = await self._call(tool, kwargs, envelope)
-        except BaseException as exc:
-            error = exc
-            if tool.retry_on and isinstance(exc, tool.retry_on) and isinstance(exc, Exception):
+            # the tool's record is a child of the @infer call's; what the tool calls, of the tool's
+            with _context.under_record(self.parent_id), recording(
+                tool.qualname, bound=kwargs, model="compute", meta=meta, parent=True
+            ) as rec:
+                rec.output = await self._call(tool, kwargs, envelope)
+        except Exception as exc:
+            if tool.retry_on and isinstance(exc, tool.retry_on):
                 return _error(call, f"{tool.name} raised {type(exc).__name__}: {exc}")
             raise
-        finally:
-            with _context.under_record(self.parent_id):
-                self._record(tool, record_id, kwargs, output, error, started_at, started, meta)
-        return _result_of(tool, call, output)
+        return _result_of(tool, call, rec.output)
 
     @staticmethod
     async def _call(tool: Tool, kwargs: dict[str, Any], envelope: Envelope | None) -> Any:
@@ -298,29 +320,3 @@ class ToolRun:
             return await tool.fn(**kwargs)
         assert envelope is not None and scope.cancelled_caught
         envelope.raise_deadline()
-
-    @staticmethod
-    def _record(
-        tool: Tool,
-        record_id: str,
-        kwargs: dict[str, Any],
-        output: Any,
-        error: BaseException | None,
-        started_at: dt.datetime,
-        started: float,
-        meta: dict[str, Any],
-    ) -> None:
-        from stratum._executor import record_call, status_of  # noqa: PLC0415
-
-        record_call(
-            record_id=record_id,
-            function=tool.qualname,
-            model="compute",
-            bound=kwargs,
-            output=output,
-            status="ok" if error is None else status_of(error),
-            error=error,
-            started_at=started_at,
-            started=started,
-            meta=meta,
-        )

@@ -17,36 +17,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from typing import Any, cast
 
+from stratum._runtime.model import CallSpec, Message, ToolChoice
 from stratum._runtime.tool_types import ToolCall, ToolDefinition, ToolResult
-from stratum.providers._dialect import as_str, get_dict, get_list
+from stratum.providers._dialect import as_str, get_dict, get_list, merged_turns
+from stratum.providers._media_parts import anthropic_content, chat_message, gemini_content, responses_content
 
 __all__ = (
-    "ToolChoice",
     "anthropic_call_blocks",
     "anthropic_decode_calls",
     "anthropic_result_blocks",
     "anthropic_tools",
+    "anthropic_with_tools",
     "chat_assistant_message",
     "chat_decode_calls",
     "chat_tool_messages",
     "chat_tools",
+    "chat_with_tools",
     "gemini_call_parts",
     "gemini_decode_calls",
     "gemini_result_parts",
     "gemini_tool_config",
     "gemini_tools",
+    "gemini_with_tools",
     "parse_arguments",
     "responses_call_items",
     "responses_decode_calls",
     "responses_result_items",
     "responses_tools",
+    "responses_with_tools",
 )
-
-ToolChoice = Literal["auto", "none"]
-"""`"auto"`: the model may call tools or answer; `"none"`: it must answer (the round limit is reached)."""
-
 
 def parse_arguments(raw: Any) -> Mapping[str, Any] | str:
     """A call's arguments as a mapping, or the raw text when they are not a JSON object."""
@@ -274,3 +275,91 @@ def gemini_decode_calls(parts: Sequence[Any]) -> tuple[ToolCall, ...]:
         arguments = parse_arguments(function.get("args"))
         calls.append(ToolCall(name, arguments, id=given_id or f"call_{index}", extra=extra))
     return tuple(calls)
+
+
+# -- whole requests ----------------------------------------------------------------------------
+# Each dialect's `encode` hands a call that offers tools to one of these: they rebuild the
+# conversation with the tool turns in place and add the definitions and the tool choice.
+
+
+def chat_with_tools(call: CallSpec, body: dict[str, Any]) -> None:
+    """Complete a Chat Completions body for a call with tools."""
+    messages: list[dict[str, Any]] = []
+    for m in call.messages:
+        if m.kind == "tool_calls":
+            messages.append(chat_assistant_message(m.content, m.calls))
+        elif m.kind == "tool_results":
+            messages.extend(chat_tool_messages(m.results))
+        else:
+            messages.append(chat_message(m))  # text, data or media, as without tools
+    body["messages"] = messages
+    body["tools"] = chat_tools(call.tools)
+    if call.tool_choice == "none":
+        body["tool_choice"] = "none"
+
+
+def responses_with_tools(call: CallSpec, body: dict[str, Any]) -> None:
+    """Complete a Responses body for a call with tools."""
+    items: list[dict[str, Any]] = []
+    for m in call.messages:
+        if m.role == "system":
+            continue  # sent as `instructions`
+        if m.kind == "tool_calls":
+            items.extend(responses_call_items(m.content, m.calls))
+        elif m.kind == "tool_results":
+            items.extend(responses_result_items(m.results))
+        elif m.role == "assistant":
+            items.append({"role": "assistant", "content": m.content})
+        else:
+            items.append({"role": "user", "content": responses_content([m])})
+    body["input"] = items
+    body["tools"] = responses_tools(call.tools)
+    if call.tool_choice == "none":
+        body["tool_choice"] = "none"
+
+
+def _anthropic_blocks(m: Message) -> list[dict[str, Any]]:
+    if m.kind == "tool_calls":
+        return anthropic_call_blocks(m.content, m.calls)
+    if m.kind == "tool_results":
+        return anthropic_result_blocks(m.results)
+    return anthropic_content([m])
+
+
+def anthropic_with_tools(call: CallSpec, body: dict[str, Any], *, output_tool: dict[str, Any] | None) -> None:
+    """Complete a Messages body for a call with tools.
+
+    `output_tool` is the contract's tool in forced-tool mode: one more tool, and the model must
+    call some tool each turn (`any`), or that one once no other may be called.
+    """
+    body["messages"] = [
+        {"role": role, "content": [block for m in group for block in _anthropic_blocks(m)]}
+        for role, group in merged_turns(call.messages)
+    ]
+    tools = anthropic_tools(call.tools)
+    if output_tool is not None:
+        tools.append(output_tool)
+        body["tool_choice"] = (
+            {"type": "tool", "name": output_tool["name"]} if call.tool_choice == "none" else {"type": "any"}
+        )
+    elif call.tool_choice == "none":
+        body["tool_choice"] = {"type": "none"}
+    body["tools"] = tools
+
+
+def _gemini_parts(m: Message) -> list[dict[str, Any]]:
+    if m.kind == "tool_calls":
+        return gemini_call_parts(m.content, m.calls)
+    if m.kind == "tool_results":
+        return gemini_result_parts(m.results)
+    return gemini_content([m])
+
+
+def gemini_with_tools(call: CallSpec, body: dict[str, Any]) -> None:
+    """Complete a `generateContent` body for a call with tools."""
+    body["contents"] = [
+        {"role": "model" if role == "assistant" else "user", "parts": [p for m in group for p in _gemini_parts(m)]}
+        for role, group in merged_turns(call.messages)
+    ]
+    body["tools"] = gemini_tools(call.tools)
+    body["toolConfig"] = gemini_tool_config(call.tool_choice)
