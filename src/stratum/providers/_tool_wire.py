@@ -92,15 +92,16 @@ def chat_tools(tools: Sequence[ToolDefinition]) -> list[dict[str, Any]]:
 
 
 def chat_assistant_message(text: str, calls: Sequence[ToolCall]) -> dict[str, Any]:
-    """The assistant message that made `calls` (sent back before their results)."""
-    return {
-        "role": "assistant",
-        "content": text or None,
-        "tool_calls": [
-            {"id": _call_id(c, i), "type": "function", "function": {"name": c.name, "arguments": _arguments_json(c)}}
-            for i, c in enumerate(calls)
-        ],
-    }
+    """The assistant message that made `calls` (sent back before their results); without
+    text it has no `content`, as in OpenAI's own recorded exchanges."""
+    message: dict[str, Any] = {"role": "assistant"}
+    if text:
+        message["content"] = text
+    message["tool_calls"] = [
+        {"id": _call_id(c, i), "type": "function", "function": {"name": c.name, "arguments": _arguments_json(c)}}
+        for i, c in enumerate(calls)
+    ]
+    return message
 
 
 def chat_tool_messages(results: Sequence[ToolResult]) -> list[dict[str, Any]]:

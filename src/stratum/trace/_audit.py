@@ -45,7 +45,7 @@ class _Group:
     def status(self) -> str:
         if self.record is not None:
             return self.record.status
-        return "failed" if any(s.status != "ok" for s in self.steps) else "ok"
+        return "failed" if any(s.status != "ok" for s in _top_level(self.steps)) else "ok"
 
     def duration_ms(self) -> float:
         if self.record is not None:
@@ -62,6 +62,13 @@ class _Group:
         for step in self.steps:
             seen.extend(e for e in step.budget_events if e not in seen)
         return seen
+
+
+def _top_level(steps: Sequence[TraceRecord]) -> list[TraceRecord]:
+    """The steps not made under another step of the same list: a tool that failed and was
+    reported to the model does not fail the call (or the flow) that used it."""
+    ids = {s.record_id for s in steps}
+    return [s for s in steps if s.parent_id is None or s.parent_id not in ids]
 
 
 def _group(flows: Sequence[FlowRecord], records: Sequence[TraceRecord]) -> list[_Group]:
@@ -217,7 +224,7 @@ def _totals_text(g: _Group) -> str:
     retries = sum(_retries(s) for s in steps)
     tokens_in = sum(s.input_tokens for s in steps)
     tokens_out = sum(s.output_tokens for s in steps)
-    failed = sum(1 for s in steps if s.status != "ok")
+    failed = sum(1 for s in _top_level(steps) if s.status != "ok")
     outcome = "all passing" if not failed else f"{failed} failed"
     savings = _sum_savings(steps)
     if savings is not None:
