@@ -62,6 +62,8 @@ class Tool:
     is_async: bool
     retry_on: tuple[type[BaseException], ...]
     opaque_result: bool
+    definition_json: str = ""
+    """The definition as compact JSON (sized once, for token estimates)."""
 
     @property
     def name(self) -> str:
@@ -144,10 +146,16 @@ def tool_from(fn: Any, where: str) -> Tool:
     for prop in schema.get("properties", {}).values():
         if isinstance(prop, dict):
             typing.cast(dict[str, Any], prop).pop("title", None)
+    definition = ToolDefinition(name=original.__name__, description=description or qualname, parameters=schema)
     return Tool(
         fn=original,
         qualname=qualname,
-        definition=ToolDefinition(name=original.__name__, description=description or qualname, parameters=schema),
+        definition=definition,
+        definition_json=json.dumps(
+            {"name": definition.name, "description": definition.description, "parameters": schema},
+            separators=(",", ":"),
+            default=str,
+        ),
         arguments=arguments,
         params=tuple(params),
         is_async=inspect.iscoroutinefunction(original),
@@ -224,14 +232,18 @@ class ToolRun:
         )
 
     def estimate_messages(self, messages: tuple[Message, ...]) -> tuple[Message, ...]:
-        """`messages` plus the tool definitions and calls as text, for the token estimate."""
+        """`messages` plus the tool definitions and calls as text, for the token estimate.
+
+        The definitions are the same text every request (a system message: its count is
+        cached); the calls change per round.
+        """
+        defined = Message("system", "\n".join(t.definition_json for t in self.tools))
         calls = [
             {"name": c.name, "arguments": c.arguments} for m in messages if m.kind == "tool_calls" for c in m.calls
         ]
-        text = json.dumps(
-            {"tools": [to_jsonable_python(d, fallback=str) for d in self.definitions], "calls": calls}, default=str
-        )
-        return (*messages, Message("system", text))
+        if not calls:
+            return (*messages, defined)
+        return (*messages, defined, Message("assistant", json.dumps(calls, default=str)))
 
     async def answer(
         self, messages: tuple[Message, ...], completion: Completion, *, attempt: int, envelope: Envelope | None
