@@ -24,7 +24,7 @@ from stratum import (
     opaque,
 )
 from stratum.pricing import Price
-from stratum.testing import Reply, ScriptedModel, stub, use_model
+from stratum.testing import Reply, ScriptedModel, ToolCall, stub, use_model
 from stratum.trace import FlowRecord, TraceRecord
 
 
@@ -73,6 +73,21 @@ async def classify_by_rule(text: str, strict: bool = False) -> Sentiment:
     return Sentiment(label="neutral", confidence=1.0, reasoning="rule")
 
 
+@compute(retry_on=(KeyError,))
+def lookup(key: str) -> opaque[dict[str, int]]:
+    """Look a key up."""
+    return {key: 1}
+
+
+@compute()
+async def called_plain(text: str) -> int:
+    return len(text)
+
+
+@infer("Classify with tools", tools=[lookup, rule, called_plain], max_tool_rounds=3)
+def classify_with_tools(text: str) -> Sentiment: ...
+
+
 @flow
 async def bare(texts: list[str]) -> list[Sentiment]:
     return [await classify(text=t) for t in texts]
@@ -94,6 +109,12 @@ async def usage() -> None:
     assert_type(rule("x"), bool)
     assert_type(await classify_by_rule("x"), Sentiment)
     assert_type(await bare(["x"]), list[Sentiment])
+    assert_type(await classify_with_tools("x"), Sentiment)
+    assert_type(lookup("k"), dict[str, int])
+    assert_type(await called_plain("x"), int)
+    scripted = ScriptedModel([Reply(tool_calls=[ToolCall("lookup", {"key": "k"})]), Reply("done", tool_calls=())])
+    with use_model(scripted):
+        await classify_with_tools("x")
     assert_type(await budgeted("x"), int)
     s = Sentiment(label="positive", confidence=0.9, reasoning="r")
     assert_type(s.confidence, float)

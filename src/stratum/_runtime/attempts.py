@@ -11,6 +11,10 @@ call, checked `given` and applied composition. Each attempt:
 
 A failed judgement makes the next attempt's messages: the first prompt, the last output and its
 violations, never the whole history. Every outcome leaves an `AttemptRecord` on the call's record.
+
+With tools (`@infer(tools=[...])`), a response that calls tools is a round of the same attempt:
+its tools run (`stratum._runtime.tools`), and the next request of the attempt is reserved, sent
+and settled the same way, with the calls and their results added.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from stratum._runtime.contracts import OutputError
 from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.prompt import Prompt, retry_messages
 from stratum._runtime.recording import CallTally, Recording, error_text, recording
+from stratum._runtime.tools import ToolRun
 from stratum.exceptions import (
     BudgetExceeded,
     ConfigurationError,
@@ -81,9 +86,15 @@ class _Attempt:
     completion: Completion | None = None
     usage: Usage | None = None
     cost: Decimal | None = None
+    tool_round: int = 0
 
     def record(
-        self, outcome: AttemptOutcome, *, violations: tuple[str, ...] = (), error: BaseException | None = None
+        self,
+        outcome: AttemptOutcome,
+        *,
+        violations: tuple[str, ...] = (),
+        error: BaseException | None = None,
+        tool_calls: tuple[str, ...] = (),
     ) -> AttemptRecord:
         used = self.usage or Usage()
         done = self.completion
@@ -107,6 +118,8 @@ class _Attempt:
             response_model=done.model if done is not None else None,
             request_id=done.request_id if done is not None else None,
             fault_retries=done.fault_retries if done is not None else 0,
+            tool_round=self.tool_round,
+            tool_calls=tool_calls,
         )
 
 
@@ -143,6 +156,7 @@ class _AttemptLoop:
         "schema_overhead",
         "spec",
         "tally",
+        "tools",
         "bound",
     )
 
@@ -160,13 +174,15 @@ class _AttemptLoop:
         self.env: Envelope | None = (
             Envelope(spec.budget, parent, flow_id=parent.flow_id if parent else None) if spec.budget else parent
         )
+        self.tools: ToolRun | None = ToolRun(spec.tools, spec.max_tool_rounds, rec.record_id) if spec.tools else None
 
     def reserve(self, number: int, messages: tuple[Message, ...], prompt_hash: str) -> _Attempt:
         """Estimate this attempt and reserve its worst case; `BudgetExceeded` before sending."""
         spec = self.spec
+        tools = self.tools
         estimate = estimate_parts(
             self.resolved.model,
-            messages,
+            messages if tools is None else tools.estimate_messages(messages),
             spec.output.schema,
             spec.output.hash,
             spec.max_tokens,
@@ -174,6 +190,8 @@ class _AttemptLoop:
             schema_overhead=self.schema_overhead,
         )
         attempt = _Attempt(number, messages, prompt_hash, estimate, spec.max_tokens)
+        if tools is not None:
+            attempt.tool_round = tools.rounds
         if self.env is None:
             return attempt
         try:
@@ -204,6 +222,8 @@ class _AttemptLoop:
             contract_hash=spec.output.hash,
             attachments=self.prompt.attachments,
             prompt_cache=current_settings().prompt_cache if spec.prompt_cache is None else spec.prompt_cache,
+            tools=() if self.tools is None else self.tools.definitions,
+            tool_choice="none" if self.tools is not None and self.tools.exhausted() else "auto",
         )
 
     async def send(self, attempt: _Attempt) -> Completion:
@@ -274,6 +294,8 @@ class _AttemptLoop:
             value = spec.output.parse(completion.text)
         except OutputError as exc:
             found: tuple[str, ...] = tuple(exc.violations)
+            if self.tools is not None and completion.tool_calls:
+                found = (self.tools.over_limit(), *found)
             truncated = completion.finish_reason == "length"
             if truncated:
                 found = (
@@ -290,10 +312,11 @@ class _AttemptLoop:
     def give_up(self, verdict: _Verdict, last_text: str) -> BaseException:
         """The error after the last attempt: `ParseFailure` or `PostconditionFailed`, with history."""
         spec, attempts = self.spec, self.tally.attempts
+        count = len({a.attempt for a in attempts})  # tool rounds are requests of one attempt
         listed = "; ".join(verdict.violations)
         if verdict.parse_failed:
             return ParseFailure(
-                f"{spec.qualname}: the output did not match {spec.output.name} after {len(attempts)} attempt(s): "
+                f"{spec.qualname}: the output did not match {spec.output.name} after {count} attempt(s): "
                 f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
                 function=spec.qualname,
                 raw_output=last_text,
@@ -301,7 +324,7 @@ class _AttemptLoop:
                 retry_history=attempts,
             )
         return PostconditionFailed(
-            f"{spec.qualname}: ensure failed after {len(attempts)} attempt(s): {listed}. "
+            f"{spec.qualname}: ensure failed after {count} attempt(s): {listed}. "
             "Inspect .retry_history, raise retries=, or revisit the ensure",
             function=spec.qualname,
             violations=verdict.violations,
@@ -328,19 +351,30 @@ class _AttemptLoop:
         verdict = _Verdict()
         last_text = ""
         for number in range(self.spec.retries + 1):
-            attempt = self.reserve(number, messages, prompt_hash)
-            try:
-                completion = await self.send(attempt)
-                self.settle(attempt, completion)
-            finally:
-                self._release(attempt)  # cancelled mid-request: give the reservation back
+            while True:  # one request per tool round; without tools, exactly one
+                attempt = self.reserve(number, messages, prompt_hash)
+                try:
+                    completion = await self.send(attempt)
+                    self.settle(attempt, completion)
+                finally:
+                    self._release(attempt)  # cancelled mid-request: give the reservation back
+                if self.tools is None or not completion.tool_calls or self.tools.exhausted():
+                    break
+                messages = await self._tool_round(self.tools, attempt, completion)
             verdict = self.judge(attempt, completion)
             if not verdict.violations:
                 return verdict.value
             last_text = completion.text
             if number < self.spec.retries:
                 messages, prompt_hash = retry_messages(self.prompt, completion.text, verdict.violations)
+                if self.tools is not None:
+                    messages = self.tools.retry_context(messages, len(self.prompt.messages))
         raise self.give_up(verdict, last_text)
+
+    async def _tool_round(self, tools: ToolRun, attempt: _Attempt, completion: Completion) -> tuple[Message, ...]:
+        """Record the round, run its calls, and return the next request's messages."""
+        self.tally.attempts.append(attempt.record("tool_use", tool_calls=tuple(c.name for c in completion.tool_calls)))
+        return await tools.answer(attempt.messages, completion, attempt=attempt.number, envelope=self.env)
 
 
 async def run_attempts(

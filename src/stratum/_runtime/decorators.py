@@ -19,6 +19,7 @@ from stratum._runtime.contracts import caller_namespace
 from stratum._runtime.recording import recording
 from stratum._runtime.spec import InferSpec, build_spec
 from stratum._runtime.streaming import StreamContext
+from stratum.exceptions import StratumCompileError
 
 if TYPE_CHECKING:
     from stratum._compose.probabilistic import Probabilistic
@@ -111,6 +112,8 @@ def infer(
     agree_on: str | None = None,
     threshold: int | None = None,
     prompt_cache: bool | None = None,
+    tools: Sequence[Callable[..., Any]] = (),
+    max_tool_rounds: int = 5,
 ) -> Callable[[Callable[P, R]], InferFunction[P, R]]: ...
 
 
@@ -132,6 +135,8 @@ def infer(
     agree_on: str | None = None,
     threshold: int | None = None,
     prompt_cache: bool | None = None,
+    tools: Sequence[Callable[..., Any]] = (),
+    max_tool_rounds: int = 5,
 ) -> Callable[[Callable[P, R]], InferFunction[P, Probabilistic[R]]]: ...
 
 
@@ -152,6 +157,8 @@ def infer(
     agree_on: str | None = None,
     threshold: int | None = None,
     prompt_cache: bool | None = None,
+    tools: Sequence[Callable[..., Any]] = (),
+    max_tool_rounds: int = 5,
 ) -> Callable[[Callable[P, Any]], InferFunction[P, Any]]:
     """Declare an LLM call with a typed result, postconditions, retries and a budget.
 
@@ -185,6 +192,9 @@ def infer(
         prompt_cache: mark the stable prefix (intent, context, output schema) as cacheable where
             the provider needs explicit breakpoints (Anthropic `cache_control`); None follows
             `configure(prompt_cache=...)`. OpenAI and Gemini cache prefixes automatically.
+        tools: `@compute` functions the model may call before it answers (their signatures
+            and docstrings are the tool schemas).
+        max_tool_rounds: how many rounds of tool calls the model may make per attempt.
 
     Raises:
         StratumCompileError: at decoration time, for anything misconfigured.
@@ -207,6 +217,8 @@ def infer(
             quorum=quorum,
             agree_on=agree_on,
             threshold=threshold,
+            tools=tools,
+            max_tool_rounds=max_tool_rounds,
             namespace=caller_namespace(1),
             prompt_cache=prompt_cache,
         )
@@ -224,12 +236,54 @@ def _bind(sig: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any])
     return dict(bound.arguments)
 
 
-def compute(fn: Callable[P, R], /) -> Callable[P, R]:
+@overload
+def compute(fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def compute(*, retry_on: tuple[type[Exception], ...] = ()) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def compute(fn: Callable[P, R] | None = None, /, *, retry_on: tuple[type[Exception], ...] = ()) -> Any:
     """Mark a deterministic function: unchanged behaviour, traced at cost 0 inside flows.
 
     Sync stays sync and async stays async, so an `async def` `@compute` can replace an
-    `@infer` of the same signature at every call site.
+    `@infer` of the same signature at every call site. Use it bare (`@compute`) or called.
+
+    Example:
+        ```python
+        @compute(retry_on=(KeyError,))
+        def lookup_order(order_id: str) -> Order: ...
+
+        @infer("Decide the refund", tools=[lookup_order])
+        def decide(order_id: str) -> Refund: ...
+        ```
+
+    Args:
+        retry_on: exceptions that, when the function runs as a tool of an `@infer` call, are
+            sent to the model as a tool error (so it can fix its arguments) instead of being
+            raised to the caller. A direct call raises them as usual.
+
+    Raises:
+        StratumCompileError: `retry_on` is not a tuple of exception classes.
     """
+    if not isinstance(retry_on, tuple) or not all(  # pyright: ignore[reportUnnecessaryIsInstance]
+        isinstance(e, type) and issubclass(e, Exception) for e in retry_on  # pyright: ignore[reportUnnecessaryIsInstance]
+    ):
+        raise StratumCompileError(
+            f"@compute(retry_on=...) takes a tuple of exception classes, got {retry_on!r}; "
+            "e.g. retry_on=(KeyError, ValueError)"
+        )
+    if fn is None:
+
+        def decorate(inner: Callable[P, R]) -> Callable[P, R]:
+            return _make_compute(inner, retry_on)
+
+        return decorate
+    return _make_compute(fn, retry_on)
+
+
+def _make_compute(fn: Callable[P, R], retry_on: tuple[type[Exception], ...]) -> Callable[P, R]:
     sig = inspect.signature(fn)
     name = fn.__qualname__
     if inspect.iscoroutinefunction(fn):
@@ -255,6 +309,7 @@ def compute(fn: Callable[P, R], /) -> Callable[P, R]:
 
         wrapper = sync_wrapper
     wrapper.__stratum_compute__ = True  # type: ignore[attr-defined]
+    wrapper.__stratum_retry_on__ = retry_on  # type: ignore[attr-defined]
     return wrapper  # pyright: ignore[reportReturnType]
 
 

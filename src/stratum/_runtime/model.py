@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from stratum._runtime.tool_types import ToolCall, ToolDefinition, ToolResult
+
 if TYPE_CHECKING:
     from stratum._media import Media
 
-__all__ = ("CallSpec", "Completion", "FinishReason", "Message", "Provider", "Usage")
+__all__ = ("CallSpec", "Completion", "FinishReason", "Message", "Provider", "ToolChoice", "Usage")
 
 FinishReason = Literal["stop", "length", "refusal", "content_filter", "tool_use", "other"]
 """Why the model stopped: normalized across providers."""
@@ -51,6 +53,8 @@ class Usage:
 
 
 Role = Literal["system", "user", "assistant"]
+ToolChoice = Literal["auto", "none"]
+"""`"auto"`: the model may call tools or answer; `"none"`: it must answer now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +64,18 @@ class Message:
     `kind="data"` marks the opaque JSON attachment: dialects send it as its own content part,
     never merged into instruction text. `kind="media"` carries one media input (`media`, an
     `Image`, `Document` or `Audio`); its `content` is a short caption naming the input, which
-    is all a provider that knows nothing of media would see.
+    is all a provider that knows nothing of media would see. A tool round adds two: the model's `"tool_calls"`
+    (role assistant; `content` is any text it said alongside, `calls` the calls) and the
+    `"tool_results"` (role user; `results`, sent in the provider's tool-result slots; `content`
+    is their text, for token estimates only).
     """
 
     role: Role
     content: str
-    kind: Literal["text", "data", "media"] = "text"
+    kind: Literal["text", "data", "media", "tool_calls", "tool_results"] = "text"
     media: Media | None = None
+    calls: tuple[ToolCall, ...] = ()
+    results: tuple[ToolResult, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +97,8 @@ class CallSpec:
         attachments: the opaque inputs, by name (also in `messages` as a `data` message).
         prompt_cache: mark the stable prefix (intent, context, schema) as cacheable, for
             providers with explicit cache breakpoints (Anthropic `cache_control`).
+        tools: the tools the model may call (empty: none).
+        tool_choice: `"none"` when the model must answer without calling a tool.
     """
 
     model: str
@@ -103,6 +114,8 @@ class CallSpec:
     contract_hash: str = ""
     attachments: Mapping[str, Any] = field(default_factory=dict[str, Any])
     prompt_cache: bool = False
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: ToolChoice = "auto"
 
     @property
     def instructions(self) -> str:
@@ -134,6 +147,8 @@ class Completion:
         refusal: the refusal text when the model refused.
         fault_retries: how many transport/HTTP fault retries the provider layer made.
         fault_usage: usage reported by responses that were retried as faults (metered too).
+        tool_calls: the tools the model asked to call (its `text` is then whatever it said
+            alongside, often nothing).
     """
 
     text: str
@@ -144,6 +159,7 @@ class Completion:
     refusal: str | None = None
     fault_retries: int = 0
     fault_usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable

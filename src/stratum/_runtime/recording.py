@@ -175,7 +175,8 @@ class Recording(_Open):
             self.status, self.error = "cancelled", None
         last = tally.attempts[-1].outcome if tally.attempts else None
         if self.status == "cancelled" and self.tally is not None and last != "cancelled":
-            tally.attempts.append(AttemptRecord(attempt=len(tally.attempts), prompt_hash=self.prompt_hash, outcome="cancelled"))
+            number = max((a.attempt for a in tally.attempts), default=-1) + 1
+            tally.attempts.append(AttemptRecord(attempt=number, prompt_hash=self.prompt_hash, outcome="cancelled"))
         flow = _context.current_flow()
         usage = tally.usage
         provider = self.model if self.provider is None else self.provider
@@ -191,9 +192,12 @@ class Recording(_Open):
             output=self.output if self.status == "ok" else None,
             status=self.status,
             error=error_text(self.error) if self.status != "ok" else None,
-            attempts=len(tally.attempts),
+            # tool rounds are requests of one attempt: neither attempts nor retry reasons
+            attempts=len({a.attempt for a in tally.attempts}),
             retry_reasons=tuple(
-                "; ".join(a.violations) or (a.error or a.outcome) for a in tally.attempts if a.outcome != "ok"
+                "; ".join(a.violations) or (a.error or a.outcome)
+                for a in tally.attempts
+                if a.outcome != "ok" and a.outcome != "tool_use"
             ),
             compiled_prompt_hash=self.prompt_hash,
             contract_hash=self.contract_hash,

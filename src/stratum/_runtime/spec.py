@@ -16,6 +16,7 @@ from stratum._runtime.checks import CompiledCheck, compile_checks
 from stratum._runtime.contracts import OutputSpec, is_opaque, output_spec
 from stratum._runtime.inputs import check_input_annotations, may_hold_media
 from stratum._runtime.prompt import Prompt, compile_prompt, prompt_hash
+from stratum._runtime.tools import Tool, build_tools
 from stratum.exceptions import StratumCompileError
 
 __all__ = ("CacheScope", "InferSpec", "build_spec")
@@ -52,6 +53,9 @@ class InferSpec:
     quorum: int | None
     agree_on: str | None
     threshold: int | None
+    tools: tuple[Tool, ...] = ()
+    """The `@compute` functions the model may call (see `_runtime/tools.py`)."""
+    max_tool_rounds: int = 5
 
     defaults: tuple[tuple[str, Any], ...] = ()
     """(name, default) of every parameter in order, `_REQUIRED` when it has none (fast binding)."""
@@ -142,6 +146,8 @@ def build_spec(
     quorum: int | None,
     agree_on: str | None,
     threshold: int | None,
+    tools: Sequence[Any] = (),
+    max_tool_rounds: int = 5,
     namespace: dict[str, Any] | None = None,
     prompt_cache: bool | None = None,
 ) -> InferSpec:
@@ -177,6 +183,7 @@ def build_spec(
         if not 1 <= threshold <= quorum:
             raise StratumCompileError(f"{where}: threshold must be between 1 and quorum ({quorum}), got {threshold}")
     _check_body(fn, where)
+    built_tools = build_tools(tools, max_tool_rounds, where)
     signature = inspect.signature(fn)
     try:
         try:
@@ -246,4 +253,6 @@ def build_spec(
         threshold=threshold,
         media=may_hold_media(hints, params),
         prompt_cache=prompt_cache,
+        tools=built_tools,
+        max_tool_rounds=max_tool_rounds,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError
+from stratum.providers import _tool_wire
 from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
 from stratum.providers._media_parts import anthropic_content, has_media
@@ -87,28 +88,33 @@ class AnthropicDialect:
                 body["system"] = call.system
         if call.temperature is not None:
             body["temperature"] = call.temperature
+        output_tool: dict[str, Any] | None = None
         if call.output_schema is not None:
             if self._mode == "tool":
-                body["tools"] = [
-                    {
-                        "name": call.output_name,
-                        "description": f"Record the {call.output_name} result.",
-                        "input_schema": call.output_schema,
-                    }
-                ]
+                output_tool = {
+                    "name": call.output_name,
+                    "description": f"Record the {call.output_name} result.",
+                    "input_schema": call.output_schema,
+                }
+                body["tools"] = [output_tool]
                 body["tool_choice"] = {"type": "tool", "name": call.output_name}
             else:
                 body["output_config"] = {"format": {"type": "json_schema", "schema": call.output_schema}}
+        if call.tools:
+            _tool_wire.anthropic_with_tools(call, body, output_tool=output_tool)
         return body
 
     def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
         texts: list[str] = []
         tool_input: Any = None
-        for block in get_list(data, "content"):
+        content = get_list(data, "content")
+        # with tools of the caller's own, only the contract's tool carries the output
+        output_tool = call.output_name if call.tools and self._mode == "tool" else None
+        for block in content:
             kind = as_str(block, "type")
             if kind == "text":
                 texts.append(as_str(block, "text") or "")
-            elif kind == "tool_use" and tool_input is None:
+            elif kind == "tool_use" and tool_input is None and (not call.tools or as_str(block, "name") == output_tool):
                 tool_input = block.get("input")
         stop = as_str(data, "stop_reason") or ""
         reason: FinishReason = _STOP.get(stop, "other")
@@ -128,6 +134,7 @@ class AnthropicDialect:
             model=as_str(data, "model"),
             request_id=headers.get("request-id") or as_str(data, "id"),
             refusal=refusal,
+            tool_calls=_tool_wire.anthropic_decode_calls(content, output_tool=output_tool) if call.tools else (),
         )
 
     def usage(self, data: Mapping[str, Any]) -> Usage | None:

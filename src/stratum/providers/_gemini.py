@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
+from stratum.providers import _tool_wire
 from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
 from stratum.providers._media_parts import gemini_content, has_media
@@ -82,14 +83,17 @@ class GeminiDialect:
             config["responseJsonSchema"] = call.output_schema
         if config:
             body["generationConfig"] = config
+        if call.tools:
+            _tool_wire.gemini_with_tools(call, body)
         return body
 
     def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
         candidates = get_list(data, "candidates")
         candidate = first(candidates)
+        parts = get_list(get_dict(candidate, "content"), "parts")
         texts = [
             as_str(part, "text") or ""
-            for part in get_list(get_dict(candidate, "content"), "parts")
+            for part in parts
             if not get_dict({"p": part}, "p").get("thought")  # thought summaries are not the answer
         ]
         finish = as_str(candidate, "finishReason") or ""
@@ -106,6 +110,7 @@ class GeminiDialect:
             usage=_usage(data) or Usage(),
             model=as_str(data, "modelVersion"),
             request_id=as_str(data, "responseId") or headers.get("x-request-id"),
+            tool_calls=_tool_wire.gemini_decode_calls(parts) if call.tools else (),
         )
 
     def usage(self, data: Mapping[str, Any]) -> Usage | None:

@@ -383,4 +383,5 @@ def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None
         refusal=completion.refusal,
         fault_retries=retries,
         fault_usage=fault_usage,
+        tool_calls=completion.tool_calls,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError, ProviderError
+from stratum.providers import _tool_wire
 from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
 from stratum.providers._media_parts import chat_message, has_media, responses_content
@@ -103,6 +104,8 @@ class OpenAIChatDialect:
             if self._strict:
                 fmt["strict"] = strict.strict
             body["response_format"] = {"type": "json_schema", "json_schema": fmt}
+        if call.tools:
+            _tool_wire.chat_with_tools(call, body)
         return body
 
     def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
@@ -123,6 +126,7 @@ class OpenAIChatDialect:
             model=as_str(data, "model"),
             request_id=_request_id(data, headers),
             refusal=refusal,
+            tool_calls=_tool_wire.chat_decode_calls(message) if call.tools else (),
         )
 
     def usage(self, data: Mapping[str, Any]) -> Usage | None:
@@ -179,6 +183,8 @@ class OpenAIResponsesDialect:
             body["text"] = {
                 "format": {"type": "json_schema", "name": call.output_name, "schema": strict.schema, "strict": strict.strict}
             }
+        if call.tools:
+            _tool_wire.responses_with_tools(call, body)
         return body
 
     def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
@@ -195,7 +201,8 @@ class OpenAIResponsesDialect:
         texts: list[str] = []
         refusal: str | None = None
         tool_call = False
-        for item in get_list(data, "output"):
+        output = get_list(data, "output")
+        for item in output:
             kind = as_str(item, "type")
             if kind == "message":
                 for part in get_list(item, "content"):
@@ -228,6 +235,7 @@ class OpenAIResponsesDialect:
             model=as_str(data, "model"),
             request_id=_request_id(data, headers),
             refusal=refusal,
+            tool_calls=_tool_wire.responses_decode_calls(output) if call.tools and tool_call else (),
         )
 
     def usage(self, data: Mapping[str, Any]) -> Usage | None:

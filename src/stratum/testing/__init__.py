@@ -26,7 +26,7 @@ from stratum.testing._doubles import stub, use_model
 from stratum.testing._faults import Fault, faults
 from stratum.testing._network import block_network
 from stratum.testing._records import LiveStore
-from stratum.testing._reply import Reply
+from stratum.testing._reply import Reply, ToolCall
 from stratum.testing._schema_model import SchemaModel
 from stratum.testing._scripted import ModelRequest, ScriptedModel
 from stratum.testing._scrub import DEFAULT_SCRUB_HEADERS, DEFAULT_SCRUB_QUERY
@@ -42,6 +42,7 @@ __all__ = (
     "Reply",
     "SchemaModel",
     "ScriptedModel",
+    "ToolCall",
     "UnplayedInteractionsError",
     "block_network",
     "cassette",
@@ -50,5 +51,5 @@ __all__ = (
     "use_model",
 )
 
-for _obj in (Cassette, Fault, LiveStore, Reply, SchemaModel, ScriptedModel, UnplayedInteractionsError):
+for _obj in (Cassette, Fault, LiveStore, Reply, SchemaModel, ScriptedModel, ToolCall, UnplayedInteractionsError):
     _obj.__module__ = __name__

@@ -14,6 +14,7 @@ from stratum.exceptions import BudgetExceeded, ScriptExhaustedError
 from stratum.pricing._estimate import estimate_text_tokens
 from stratum.pricing._price import FREE, Price
 from stratum.testing._faults import Fault
+from stratum._runtime.tool_types import ToolCall
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 from stratum.testing._reply import Reply, UsageLike, as_usage, render_output, split_text
 
@@ -71,6 +72,7 @@ class ScriptedModel:
         self._latency_ms = latency_ms
         self.price: Price = price if price is not None else FREE
         self.requests: list[ModelRequest] = []
+        self._call_ids = 0
 
     @property
     def remaining(self) -> int:
@@ -135,6 +137,9 @@ class ScriptedModel:
             output_tokens=max(estimate_text_tokens(text), 1),
         )
         finish: FinishReason = reply.finish_reason
+        calls = self._number(reply.tool_calls)
+        if calls and finish == "stop":
+            finish = "tool_use"
         if call.max_tokens is not None and usage.output_tokens > call.max_tokens:
             # A real provider never returns more than max_tokens: cut the answer off there.
             keep = max(len(text) * call.max_tokens // usage.output_tokens, 0)
@@ -154,6 +159,7 @@ class ScriptedModel:
             model=reply.model or self.model_name,
             refusal=reply.refusal if finish == "refusal" else None,
             fault_retries=fault_retries,
+            tool_calls=calls,
         )
         return completion, latency, reply.chunks
 
@@ -182,6 +188,14 @@ class ScriptedModel:
             await anyio.sleep(latency / 1000)
         yield UsageReport(usage)
         yield completion
+
+    def _number(self, calls: tuple[ToolCall, ...]) -> tuple[ToolCall, ...]:
+        """The scripted calls, each with an id unique to this model (as providers give them)."""
+        numbered: list[ToolCall] = []
+        for call in calls:
+            self._call_ids += 1
+            numbered.append(call if call.id else ToolCall(call.name, call.arguments, id=f"call_{self._call_ids}"))
+        return tuple(numbered)
 
     def __repr__(self) -> str:
         return f"ScriptedModel({len(self._responses)} responses, {self.remaining} left)"

@@ -45,7 +45,7 @@ class _Group:
     def status(self) -> str:
         if self.record is not None:
             return self.record.status
-        return "failed" if any(s.status != "ok" for s in self.steps) else "ok"
+        return "failed" if any(s.status != "ok" for s in _top_level(self.steps)) else "ok"
 
     def duration_ms(self) -> float:
         if self.record is not None:
@@ -62,6 +62,13 @@ class _Group:
         for step in self.steps:
             seen.extend(e for e in step.budget_events if e not in seen)
         return seen
+
+
+def _top_level(steps: Sequence[TraceRecord]) -> list[TraceRecord]:
+    """The steps not made under another step of the same list: a tool that failed and was
+    reported to the model does not fail the call (or the flow) that used it."""
+    ids = {s.record_id for s in steps}
+    return [s for s in steps if s.parent_id is None or s.parent_id not in ids]
 
 
 def _group(flows: Sequence[FlowRecord], records: Sequence[TraceRecord]) -> list[_Group]:
@@ -217,7 +224,7 @@ def _totals_text(g: _Group) -> str:
     retries = sum(_retries(s) for s in steps)
     tokens_in = sum(s.input_tokens for s in steps)
     tokens_out = sum(s.output_tokens for s in steps)
-    failed = sum(1 for s in steps if s.status != "ok")
+    failed = sum(1 for s in _top_level(steps) if s.status != "ok")
     outcome = "all passing" if not failed else f"{failed} failed"
     savings = _sum_savings(steps)
     if savings is not None:
@@ -231,22 +238,58 @@ def _totals_text(g: _Group) -> str:
 
 
 def _reasons(record: TraceRecord) -> list[tuple[int, str]]:
-    failed = [a for a in record.attempt_records if a.outcome != "ok"]
+    failed = [a for a in record.attempt_records if a.outcome not in ("ok", "tool_use")]
     if len(failed) == len(record.retry_reasons):
         return [(a.attempt + 1, reason) for a, reason in zip(failed, record.retry_reasons, strict=True)]
     return list(enumerate(record.retry_reasons, 1))
+
+
+def _tree(steps: list[TraceRecord]) -> list[tuple[int, TraceRecord]]:
+    """The steps in call order, each followed by the records made under it (tool calls,
+    members of a composed call), with their depth for indentation."""
+    ids = {s.record_id for s in steps}
+    children: dict[str, list[TraceRecord]] = {}
+    roots: list[TraceRecord] = []
+    for step in steps:  # already sorted by start time
+        if step.parent_id is not None and step.parent_id in ids and step.parent_id != step.record_id:
+            children.setdefault(step.parent_id, []).append(step)
+        else:
+            roots.append(step)
+    out: list[tuple[int, TraceRecord]] = []
+
+    def walk(step: TraceRecord, depth: int) -> None:
+        out.append((depth, step))
+        if depth < 32:  # parent links come from loaded files too: never loop on a bad one
+            for child in children.get(step.record_id, ()):
+                walk(child, depth + 1)
+
+    for root in roots:
+        walk(root, 0)
+    return out
+
+
+def _round(record: TraceRecord) -> str:
+    round_no = record.meta.get("tool_round")
+    return f" (tool, round {round_no})" if isinstance(round_no, int) else ""
+
+
+def _label(depth: int, record: TraceRecord) -> str:
+    if not depth:
+        return record.function
+    return "  " * (depth - 1) + "└ " + record.function + _round(record)
 
 
 def _table(groups: list[_Group], dropped: int) -> str:
     out: list[str] = []
     for g in groups:
         out.append(f"Flow {g.name} ({(g.flow_id or '-')[:8]}): {' · '.join(_header(g))}")
+        ordered = _tree(g.steps)
         rows = [
             ("#", "function", "status", "attempts", "in tok", "out tok", "cost", "duration"),
             *(
                 (
                     str(i),
-                    s.function,
+                    _label(depth, s),
                     s.status,
                     str(s.attempts),
                     f"{s.input_tokens:,}",
@@ -254,7 +297,7 @@ def _table(groups: list[_Group], dropped: int) -> str:
                     _usd(s.cost_usd),
                     _duration(s.duration_ms),
                 )
-                for i, s in enumerate(g.steps, 1)
+                for i, (depth, s) in enumerate(ordered, 1)
             ),
         ]
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
@@ -263,7 +306,7 @@ def _table(groups: list[_Group], dropped: int) -> str:
             cells = [cell.ljust(w) if c in left else cell.rjust(w) for c, (cell, w) in enumerate(zip(row, widths, strict=True))]
             out.append("  " + "  ".join(cells).rstrip())
             if index > 0:
-                step = g.steps[index - 1]
+                step = ordered[index - 1][1]
                 pad = " " * (widths[0] + 4)
                 for attempt, reason in _reasons(step):
                     out.append(f"{pad}attempt {attempt} failed: {reason}")
@@ -293,10 +336,11 @@ def _markdown(groups: list[_Group], dropped: int) -> str:
         out.append("")
         out.append("| # | function | status | attempts | input tokens | output tokens | cost | duration | retry reasons |")
         out.append("|---:|---|---|---:|---:|---:|---:|---:|---|")
-        for i, s in enumerate(g.steps, 1):
+        for i, (depth, s) in enumerate(_tree(g.steps), 1):
             reasons = "<br>".join(f"attempt {a}: {_md_cell(r)}" for a, r in _reasons(s))
+            indent = "&nbsp;&nbsp;" * depth + ("└ " if depth else "")
             out.append(
-                f"| {i} | `{_md_cell(s.function)}` | {s.status} | {s.attempts} | {s.input_tokens:,} | "
+                f"| {i} | {indent}`{_md_cell(s.function)}`{_round(s)} | {s.status} | {s.attempts} | {s.input_tokens:,} | "
                 f"{s.output_tokens:,} | {_usd(s.cost_usd)} | {_duration(s.duration_ms)} | {reasons} |"
             )
         out.append("")
@@ -307,7 +351,7 @@ def _markdown(groups: list[_Group], dropped: int) -> str:
             out.append("**Budget events:**")
             out.append("")
             out.extend(f"- {_event_text(e)}" for e in events)
-        errors = [(i, s) for i, s in enumerate(g.steps, 1) if s.status != "ok" and s.error]
+        errors = [(i, s) for i, (_, s) in enumerate(_tree(g.steps), 1) if s.status != "ok" and s.error]
         if errors:
             out.append("")
             out.append("**Errors:**")

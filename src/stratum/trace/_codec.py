@@ -31,6 +31,7 @@ def _attempt_dict(a: AttemptRecord) -> dict[str, Any]:
     data = {name: getattr(a, name) for name in _ATTEMPT_FIELDS}
     data["cost_usd"] = None if a.cost_usd is None else str(a.cost_usd)
     data["violations"] = list(a.violations)
+    data["tool_calls"] = list(a.tool_calls)
     return data
 
 
@@ -148,6 +149,7 @@ def _attempt(data: Mapping[str, Any]) -> AttemptRecord:
     fields = _known(AttemptRecord, data)
     fields["cost_usd"] = _decimal(fields.get("cost_usd"))
     fields["violations"] = tuple(fields.get("violations") or ())
+    fields["tool_calls"] = tuple(fields.get("tool_calls") or ())
     return AttemptRecord(**fields)
 
 

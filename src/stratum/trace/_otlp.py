@@ -149,7 +149,7 @@ def _redacted(redaction: Redaction, mode: RedactMode, value: Any) -> str | None:
 
 
 def _failure(attempt: AttemptRecord) -> str | None:
-    if attempt.outcome == "ok":
+    if attempt.outcome in ("ok", "tool_use"):
         return None
     return "; ".join(attempt.violations) or attempt.error or attempt.outcome
 

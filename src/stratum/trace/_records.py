@@ -27,7 +27,10 @@ AttemptOutcome = Literal[
     "provider_error",
     "budget",
     "cancelled",
+    "tool_use",
 ]
+"""How an attempt's request ended; `"tool_use"` is a round in which the model called tools
+(not a failure: the same attempt goes on with their results)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +56,10 @@ class AttemptRecord:
     response_model: str | None = None
     request_id: str | None = None
     fault_retries: int = 0
+    tool_round: int = 0
+    """Which request of the attempt this is: 0 before any tool ran, then one more per round."""
+    tool_calls: tuple[str, ...] = ()
+    """The tools the model called in this request (outcome `"tool_use"`), by name, in order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
