@@ -120,6 +120,9 @@ async def usage() -> None:
     records: list[TraceRecord] = stratum.trace.records()
     flows: list[FlowRecord] = stratum.trace.flows()
     assert_type(records[0].cache_savings_usd, Decimal | None)
-    del records, flows
+    audit: stratum.trace.Audit = stratum.trace.audit(flows, records)
+    assert_type(audit.render("html"), str)
+    assert_type(audit.to_dict(), dict[str, Any])
+    del records, flows, audit
     result: str = stratum.run(count(text="x"))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     del result
