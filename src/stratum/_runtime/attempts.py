@@ -31,7 +31,7 @@ from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
 from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.prompt import Prompt, retry_messages
-from stratum._runtime.recording import CallTally, Recording, error_text, recording
+from stratum._runtime.recording import CallTally, Recording, error_text, recording, status_of
 from stratum.exceptions import (
     BudgetExceeded,
     ConfigurationError,
@@ -45,6 +45,7 @@ from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, Estimate, estimate
 from stratum.pricing._resolve import resolve_price
 from stratum.providers._registry import ResolvedModel, resolve_model
 from stratum.trace import AttemptRecord
+from stratum.trace._otel import LiveSpan, end_attempt, start_attempt
 from stratum.trace._records import AttemptOutcome
 
 if TYPE_CHECKING:
@@ -81,13 +82,14 @@ class _Attempt:
     completion: Completion | None = None
     usage: Usage | None = None
     cost: Decimal | None = None
+    live: LiveSpan | None = None  # the OpenTelemetry span of the request, ended with its record
 
     def record(
         self, outcome: AttemptOutcome, *, violations: tuple[str, ...] = (), error: BaseException | None = None
     ) -> AttemptRecord:
         used = self.usage or Usage()
         done = self.completion
-        return AttemptRecord(
+        record = AttemptRecord(
             attempt=self.number,
             prompt_hash=self.prompt_hash,
             outcome=outcome,
@@ -108,6 +110,10 @@ class _Attempt:
             request_id=done.request_id if done is not None else None,
             fault_retries=done.fault_retries if done is not None else 0,
         )
+        if self.live is not None:
+            end_attempt(self.live, record, done)
+            self.live = None
+        return record
 
 
 @dataclass(slots=True)
@@ -207,6 +213,7 @@ class _AttemptLoop:
             prompt_cache=current_settings().prompt_cache if spec.prompt_cache is None else spec.prompt_cache,
         )
         attempt.sent = time.monotonic()
+        attempt.live = start_attempt(call, resolved.provider_name)
         try:
             # Providers that declare `enforces_deadline = True` (the built-in HTTP providers bound
             # every request phase and backoff by `call.timeout`) skip the extra cancel scope.
@@ -285,10 +292,11 @@ class _AttemptLoop:
     def give_up(self, verdict: _Verdict, last_text: str) -> BaseException:
         """The error after the last attempt: `ParseFailure` or `PostconditionFailed`, with history."""
         spec, attempts = self.spec, self.tally.attempts
-        listed = "; ".join(verdict.violations)
+        listed = "; ".join(verdict.violations).rstrip(" .")  # ". Inspect ..." follows
+        tries = f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''}"
         if verdict.parse_failed:
             return ParseFailure(
-                f"{spec.qualname}: the output did not match {spec.output.name} after {len(attempts)} attempt(s): "
+                f"{spec.qualname}: the output did not match {spec.output.name} after {tries}: "
                 f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
                 function=spec.qualname,
                 raw_output=last_text,
@@ -296,7 +304,7 @@ class _AttemptLoop:
                 retry_history=attempts,
             )
         return PostconditionFailed(
-            f"{spec.qualname}: ensure failed after {len(attempts)} attempt(s): {listed}. "
+            f"{spec.qualname}: ensure failed after {tries}: {listed}. "
             "Inspect .retry_history, raise retries=, or revisit the ensure",
             function=spec.qualname,
             violations=verdict.violations,
@@ -327,6 +335,10 @@ class _AttemptLoop:
             try:
                 completion = await self.send(attempt)
                 self.settle(attempt, completion)
+            except BaseException as exc:
+                if attempt.live is not None:  # cancelled mid-request: close its span too
+                    attempt.record("cancelled" if status_of(exc) == "cancelled" else "provider_error", error=exc)
+                raise
             finally:
                 self._release(attempt)  # cancelled mid-request: give the reservation back
             verdict = self.judge(attempt, completion)

@@ -38,9 +38,9 @@ from stratum.trace._redact import scrub
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.metrics import Histogram, MeterProvider
-    from opentelemetry.trace import Span, TracerProvider
+    from opentelemetry.trace import Span, Tracer, TracerProvider
 
-    from stratum._model import CallSpec, Completion
+    from stratum._runtime.model import CallSpec, Completion
     from stratum.trace._records import AttemptRecord, FlowRecord, TraceRecord
 
 try:
@@ -116,10 +116,16 @@ def _meter_provider() -> MeterProvider | None:
 
 
 @functools.lru_cache(maxsize=4)
-def _tracer(provider: TracerProvider) -> Any:
+def _tracer_of(provider: TracerProvider) -> Tracer:
     from stratum import __version__
 
     return provider.get_tracer(SCOPE, __version__)
+
+
+def _tracer() -> Tracer | None:
+    """The app's tracer, or None when no TracerProvider is set (the whole cost when off)."""
+    provider = _tracer_provider()
+    return None if provider is None else _tracer_of(provider)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +163,7 @@ class LiveSpan:
     token: object | None
     started: float
     metrics: _Instruments | None = None
-    operation: Mapping[str, Any] = MappingProxyType({})
+    operation: Mapping[str, Any] | None = None  # attempts: the GenAI operation attributes of its metrics
 
     def _close(self, status_error: str | None, error_type: str | None) -> None:
         span = self.span
@@ -187,12 +193,13 @@ def _attrs(pairs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _open(name: str, attributes: Mapping[str, Any], *, client: bool = False, metrics: _Instruments | None = None) -> LiveSpan | None:
-    provider = _tracer_provider()
-    if provider is None or otel_trace is None or otel_context is None:
-        return LiveSpan(None, None, time.monotonic(), metrics) if metrics is not None else None
+def _open(
+    tracer: Tracer | None, name: str, attributes: Mapping[str, Any], *, client: bool = False, metrics: _Instruments | None = None
+) -> LiveSpan:
+    if tracer is None or otel_trace is None or otel_context is None:
+        return LiveSpan(None, None, time.monotonic(), metrics)
     kind = otel_trace.SpanKind.CLIENT if client else otel_trace.SpanKind.INTERNAL
-    span = _tracer(provider).start_span(name, kind=kind, attributes=_attrs(attributes))
+    span = tracer.start_span(name, kind=kind, attributes=_attrs(attributes))
     context: Context = otel_trace.set_span_in_context(span)
     return LiveSpan(span, otel_context.attach(context), time.monotonic(), metrics)
 
@@ -206,9 +213,11 @@ def _error_type(error: str | None) -> str | None:
 
 def start_flow(name: str, flow_id: str, parent_flow_id: str | None = None) -> LiveSpan | None:
     """Open the span of a flow run (a child of the current span), or None when tracing is off."""
-    if otel_trace is None:
+    tracer = _tracer()
+    if tracer is None:
         return None
     return _open(
+        tracer,
         name,
         {
             "gen_ai.operation.name": "invoke_workflow",
@@ -277,22 +286,15 @@ def _split_model(model: str, provider: str | None) -> tuple[str | None, str]:
     return (PROVIDER_NAMES.get(provider, provider) if provider else None), request
 
 
-def start_call(function: str, model: str, record_id: str, *, provider: str | None = None) -> LiveSpan | None:
+def start_call(function: str, model: str, record_id: str) -> LiveSpan | None:
     """Open the span of one call (an `@infer`, `@compute`, stub, cache hit or composed parent)."""
-    if otel_trace is None:
+    tracer = _tracer()
+    if tracer is None:
         return None
-    is_model = model not in NO_MODEL and bool(model)
-    system, request = _split_model(model, provider) if is_model else (None, "")
     return _open(
+        tracer,
         function,
-        {
-            "stratum.function": function,
-            "stratum.model": model or None,
-            "stratum.kind": None if is_model else model or "compute",
-            "stratum.record_id": record_id,
-            "gen_ai.provider.name": system,
-            "gen_ai.request.model": request or None,
-        },
+        {"stratum.function": function, "stratum.model": model or None, "stratum.record_id": record_id},
     )
 
 
@@ -300,10 +302,15 @@ def end_call(live: LiveSpan, record: TraceRecord) -> None:
     """Close a call's span with its totals, status and retry reasons."""
     span = live.span
     if span is not None:
-        is_model = record.model not in NO_MODEL
+        is_model = record.model not in NO_MODEL and bool(record.model)
+        system, request = _split_model(record.model, record.provider) if is_model else (None, "")
         span.set_attributes(
             _attrs(
                 {
+                    "stratum.model": record.model or None,
+                    "stratum.kind": None if is_model else record.model or "compute",
+                    "gen_ai.provider.name": system,
+                    "gen_ai.request.model": request or None,
                     "stratum.flow_id": record.flow_id,
                     "stratum.parent_id": record.parent_id,
                     "stratum.status": record.status,
@@ -353,13 +360,15 @@ def _output_messages(completion: Completion) -> str:
 def start_attempt(call: CallSpec, provider: str) -> LiveSpan | None:
     """Open the span of one model request (`chat {model}`), or None when neither traces nor
     metrics are being collected."""
-    if otel_trace is None:
-        return None
+    tracer = _tracer()
     meter = _meter_provider()
+    if tracer is None and meter is None:
+        return None
     instruments = _instruments(meter) if meter is not None else None
     system = PROVIDER_NAMES.get(provider, provider)
     operation = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": system, "gen_ai.request.model": call.model}
     live = _open(
+        tracer,
         f"chat {call.model}",
         {
             **operation,
@@ -368,14 +377,12 @@ def start_attempt(call: CallSpec, provider: str) -> LiveSpan | None:
             "gen_ai.output.type": "json" if call.output_schema is not None else "text",
             "stratum.function": call.function or None,
             "stratum.attempt": call.attempt + 1,
-            "stratum.prompt_hash": call.prompt_hash or None,
             "gen_ai.input.messages": _input_messages(call) if capture_content() else None,
         },
         client=True,
         metrics=instruments,
     )
-    if live is not None:
-        live.operation = operation
+    live.operation = operation
     return live
 
 
@@ -396,6 +403,7 @@ def end_attempt(live: LiveSpan, attempt: AttemptRecord, completion: Completion |
                     "gen_ai.usage.cache_creation.input_tokens": attempt.cache_write_tokens or None,
                     "gen_ai.usage.reasoning.output_tokens": attempt.reasoning_tokens or None,
                     "stratum.outcome": attempt.outcome,
+                    "stratum.prompt_hash": attempt.prompt_hash or None,
                     "stratum.failure_reason": scrub(failure) if failure else None,
                     "stratum.violations": [scrub(v) for v in attempt.violations] or None,
                     "stratum.cost_usd": attempt.cost_usd,
@@ -417,7 +425,7 @@ def end_attempt(live: LiveSpan, attempt: AttemptRecord, completion: Completion |
 def _record_metrics(live: LiveSpan, attempt: AttemptRecord, error_type: str | None) -> None:
     instruments = live.metrics
     assert instruments is not None
-    base = _attrs({**live.operation, "gen_ai.response.model": attempt.response_model})
+    base = _attrs({**(live.operation or {}), "gen_ai.response.model": attempt.response_model})
     elapsed = time.monotonic() - live.started
     instruments.duration.record(elapsed, _attrs({**base, "error.type": error_type}))
     if attempt.input_tokens or attempt.output_tokens:
