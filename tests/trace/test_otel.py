@@ -256,3 +256,19 @@ async def test_no_spans_after_the_provider_is_gone(otel: Otel) -> None:
     _reset_globals()
     await run_triage()
     assert otel.finished() == []
+
+
+async def test_a_cancelled_request_closes_its_spans_and_restores_the_context(otel: Otel) -> None:
+    import anyio
+
+    app = otel.provider.get_tracer("app")
+    slow = ScriptedModel([Reply("late", usage=(5, 1), latency_ms=5_000)])
+    with app.start_as_current_span("request") as request, use_model(slow):
+        with anyio.move_on_after(0.05):
+            await summarize(text="x", label="positive")
+        assert otel_trace.get_current_span() is request  # nothing left attached
+    attempt, call = otel.one("chat scripted"), otel.one("summarize")
+    assert dict(attempt.attributes or {})["stratum.outcome"] == "cancelled"
+    assert attempt.end_time is not None and call.end_time is not None
+    assert dict(call.attributes or {})["stratum.status"] == "cancelled"
+    assert _parent(call) == request.get_span_context().span_id

@@ -51,9 +51,10 @@ except ImportError:  # pragma: no cover - exercised where opentelemetry-api is n
     otel_context = otel_metrics = otel_trace = None
 
 try:
+    from opentelemetry.metrics import _internal as otel_metrics_internal
     from opentelemetry.metrics._internal import _ProxyMeterProvider as ProxyMeterProvider  # pyright: ignore[reportPrivateImportUsage]
 except ImportError:  # pragma: no cover - older or newer opentelemetry-api layouts
-    ProxyMeterProvider = None
+    otel_metrics_internal = ProxyMeterProvider = None
 
 __all__ = (
     "CAPTURE_CONTENT_ENV",
@@ -95,19 +96,34 @@ NO_MODEL = frozenset({"compute", "compose", "stub", "human"})
 """`model` values of records that reached no model: their spans are INTERNAL, with no gen_ai.*."""
 
 
+UNSET = object()
+"""Marks an opentelemetry-api without the private attribute read below (use the public getter)."""
+
+
 def _tracer_provider() -> TracerProvider | None:
+    """The provider the app set, or None. `get_tracer_provider()` reads the environment on every
+    call while no provider is set (about 5 µs); the attribute it returns is read directly first."""
     if otel_trace is None:
         return None
-    provider = otel_trace.get_tracer_provider()
-    if isinstance(provider, otel_trace.ProxyTracerProvider | otel_trace.NoOpTracerProvider):
+    provider: Any = getattr(otel_trace, "_TRACER_PROVIDER", UNSET)
+    if provider is None:
+        return None
+    if provider is UNSET:
+        provider = otel_trace.get_tracer_provider()
+    if isinstance(provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)):
         return None
     return provider
 
 
 def _meter_provider() -> MeterProvider | None:
+    """The MeterProvider the app set, or None (same shortcut as `_tracer_provider`)."""
     if otel_metrics is None:
         return None
-    provider = otel_metrics.get_meter_provider()
+    provider: Any = getattr(otel_metrics_internal, "_METER_PROVIDER", UNSET)
+    if provider is None:
+        return None
+    if provider is UNSET:
+        provider = otel_metrics.get_meter_provider()
     if isinstance(provider, otel_metrics.NoOpMeterProvider) or (
         ProxyMeterProvider is not None and isinstance(provider, ProxyMeterProvider)
     ):
