@@ -187,8 +187,9 @@ def main(model: str | None = None, *, trace: str | None = DEFAULT_TRACE) -> int:
     print(stratum.trace.render_audit(stratum.trace.flows(), stratum.trace.records()))
     if trace is not None:
         where = "" if trace == DEFAULT_TRACE else f" {trace}"
-        print(f"Trace written to {trace}. See it again with `stratum audit{where}`, "
-              f"or as a page with `stratum audit{where} --open`.")
+        last = f" --last {len(TICKETS)}"  # the file keeps earlier runs too
+        print(f"Trace written to {trace}. See this run again with `stratum audit{where}{last}`, "
+              f"or as a page with `stratum audit{where}{last} --open`.")
     if os.environ.get("STRATUM_DEMO_DEBUG"):
         for record in stratum.trace.records():
             print(record)

@@ -109,7 +109,7 @@ def test_demo_leaves_an_audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, c
 def test_demo_trace_to_a_jsonl_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "runs" / "demo.jsonl"
     assert main(["demo", "--trace", str(path)]) == 0
-    assert f"stratum audit {path}" in capsys.readouterr().out
+    assert f"stratum audit {path} --last 2" in capsys.readouterr().out
     assert main(["audit", str(path), "--format", "json", "--last", "1"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in data["flows"]] == ["process_ticket"]

@@ -272,3 +272,19 @@ async def test_a_cancelled_request_closes_its_spans_and_restores_the_context(ote
     assert attempt.end_time is not None and call.end_time is not None
     assert dict(call.attributes or {})["stratum.status"] == "cancelled"
     assert _parent(call) == request.get_span_context().span_id
+
+
+async def test_a_broken_span_processor_never_breaks_a_call(otel: Otel) -> None:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class Broken(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            raise RuntimeError("processor down")
+
+        def on_end(self, span: Any) -> None:
+            raise RuntimeError("processor down")
+
+    otel.provider.add_span_processor(Broken())
+    run = await run_triage()
+    assert [r.status for r in run.records] == ["ok", "ok"] and run.flows[0].status == "ok"
+    assert otel_trace.get_current_span() is otel_trace.INVALID_SPAN  # nothing left attached

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from types import MappingProxyType
@@ -66,6 +68,8 @@ __all__ = (
     "start_call",
     "start_flow",
 )
+
+log = logging.getLogger("stratum.trace")
 
 SCOPE = "stratum"
 """Instrumentation scope name of Stratum's spans and metrics."""
@@ -184,14 +188,24 @@ class LiveSpan:
     def _close(self, status_error: str | None, error_type: str | None) -> None:
         span = self.span
         if span is not None and otel_trace is not None:
-            if status_error is not None:
-                span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, scrub(status_error)[:1000]))
-                if error_type:
-                    span.set_attribute("error.type", error_type)
-            span.end()
+            with _guarded():
+                if status_error is not None:
+                    span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, scrub(status_error)[:1000]))
+                    if error_type:
+                        span.set_attribute("error.type", error_type)
+                span.end()
         if self.token is not None and otel_context is not None:
-            otel_context.detach(self.token)  # pyright: ignore[reportArgumentType]
+            otel_context.detach(self.token)  # pyright: ignore[reportArgumentType]  # logs, never raises
             self.token = None
+
+
+@contextmanager
+def _guarded() -> Generator[None]:
+    """Tracing never breaks a call: a failure while describing a span is logged and dropped."""
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - an OpenTelemetry SDK or exporter fault
+        log.debug("stratum: could not describe an OpenTelemetry span", exc_info=True)
 
 
 def _attrs(pairs: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,7 +229,11 @@ def _open(
     if tracer is None or otel_trace is None or otel_context is None:
         return LiveSpan(None, None, time.monotonic(), metrics)
     kind = otel_trace.SpanKind.CLIENT if client else otel_trace.SpanKind.INTERNAL
-    span = tracer.start_span(name, kind=kind, attributes=_attrs(attributes))
+    try:
+        span = tracer.start_span(name, kind=kind, attributes=_attrs(attributes))
+    except Exception:  # noqa: BLE001 - tracing never breaks a call
+        log.debug("stratum: could not open an OpenTelemetry span", exc_info=True)
+        return LiveSpan(None, None, time.monotonic(), metrics)
     context: Context = otel_trace.set_span_in_context(span)
     return LiveSpan(span, otel_context.attach(context), time.monotonic(), metrics)
 
@@ -249,22 +267,23 @@ def end_flow(live: LiveSpan, record: FlowRecord) -> None:
     """Close a flow's span with its outcome, spend and budget events."""
     span = live.span
     if span is not None:
-        span.set_attributes(
-            _attrs(
-                {
-                    "stratum.status": record.status,
-                    "stratum.cost_usd": record.spent_usd,
-                    "stratum.spent_tokens": record.spent_tokens,
-                    "stratum.calls": len(record.record_ids),
-                    "stratum.budget.usd": _number(record.limits.get("usd")),
-                    "stratum.budget.ms": _number(record.limits.get("ms")),
-                    "stratum.budget.tokens": _number(record.limits.get("tokens")),
-                    "stratum.error": scrub(record.error) if record.error else None,
-                }
+        with _guarded():
+            span.set_attributes(
+                _attrs(
+                    {
+                        "stratum.status": record.status,
+                        "stratum.cost_usd": record.spent_usd,
+                        "stratum.spent_tokens": record.spent_tokens,
+                        "stratum.calls": len(record.record_ids),
+                        "stratum.budget.usd": _number(record.limits.get("usd")),
+                        "stratum.budget.ms": _number(record.limits.get("ms")),
+                        "stratum.budget.tokens": _number(record.limits.get("tokens")),
+                        "stratum.error": scrub(record.error) if record.error else None,
+                    }
+                )
             )
-        )
-        for event in record.budget_events:
-            span.add_event("stratum.budget_threshold", _budget_attrs(event))
+            for event in record.budget_events:
+                span.add_event("stratum.budget_threshold", _budget_attrs(event))
     live._close(record.error or record.status if record.status == "failed" else None, _error_type(record.error))  # pyright: ignore[reportPrivateUsage]
 
 
@@ -318,32 +337,33 @@ def end_call(live: LiveSpan, record: TraceRecord) -> None:
     """Close a call's span with its totals, status and retry reasons."""
     span = live.span
     if span is not None:
-        is_model = record.model not in NO_MODEL and bool(record.model)
-        system, request = _split_model(record.model, record.provider) if is_model else (None, "")
-        span.set_attributes(
-            _attrs(
-                {
-                    "stratum.model": record.model or None,
-                    "stratum.kind": None if is_model else record.model or "compute",
-                    "gen_ai.provider.name": system,
-                    "gen_ai.request.model": request or None,
-                    "stratum.flow_id": record.flow_id,
-                    "stratum.parent_id": record.parent_id,
-                    "stratum.status": record.status,
-                    "stratum.attempts": record.attempts if record.attempts else None,
-                    "stratum.retry_reasons": [scrub(r) for r in record.retry_reasons] or None,
-                    "stratum.contract_hash": record.contract_hash or None,
-                    "stratum.compiled_prompt_hash": record.compiled_prompt_hash or None,
-                    "stratum.cost_usd": record.cost_usd,
-                    "stratum.cache_hit": record.cache_hit or None,
-                    "stratum.error": scrub(record.error) if record.error else None,
-                    "gen_ai.usage.input_tokens": record.input_tokens if is_model else None,
-                    "gen_ai.usage.output_tokens": record.output_tokens if is_model else None,
-                }
+        with _guarded():
+            is_model = record.model not in NO_MODEL and bool(record.model)
+            system, request = _split_model(record.model, record.provider) if is_model else (None, "")
+            span.set_attributes(
+                _attrs(
+                    {
+                        "stratum.model": record.model or None,
+                        "stratum.kind": None if is_model else record.model or "compute",
+                        "gen_ai.provider.name": system,
+                        "gen_ai.request.model": request or None,
+                        "stratum.flow_id": record.flow_id,
+                        "stratum.parent_id": record.parent_id,
+                        "stratum.status": record.status,
+                        "stratum.attempts": record.attempts if record.attempts else None,
+                        "stratum.retry_reasons": [scrub(r) for r in record.retry_reasons] or None,
+                        "stratum.contract_hash": record.contract_hash or None,
+                        "stratum.compiled_prompt_hash": record.compiled_prompt_hash or None,
+                        "stratum.cost_usd": record.cost_usd,
+                        "stratum.cache_hit": record.cache_hit or None,
+                        "stratum.error": scrub(record.error) if record.error else None,
+                        "gen_ai.usage.input_tokens": record.input_tokens if is_model else None,
+                        "gen_ai.usage.output_tokens": record.output_tokens if is_model else None,
+                    }
+                )
             )
-        )
-        for event in record.budget_events:
-            span.add_event("stratum.budget_threshold", _budget_attrs(event))
+            for event in record.budget_events:
+                span.add_event("stratum.budget_threshold", _budget_attrs(event))
     failed = record.status == "failed"
     live._close((record.error or "failed") if failed else None, _error_type(record.error))  # pyright: ignore[reportPrivateUsage]
 
@@ -432,7 +452,8 @@ def end_attempt(live: LiveSpan, attempt: AttemptRecord, completion: Completion |
         )
     error_type = _error_type(attempt.error) or (None if attempt.outcome in {"ok", "violation"} else attempt.outcome)
     if live.metrics is not None:
-        _record_metrics(live, attempt, error_type)
+        with _guarded():
+            _record_metrics(live, attempt, error_type)
     # A violation is the model answering wrongly, not the request failing: the span stays OK.
     errored = attempt.outcome not in {"ok", "violation", "parse_error", "truncated"}
     live._close(failure if errored else None, error_type)  # pyright: ignore[reportPrivateUsage]
