@@ -100,6 +100,13 @@ NO_MODEL = frozenset({"compute", "compose", "stub", "human"})
 """`model` values of records that reached no model: their spans are INTERNAL, with no gen_ai.*."""
 
 
+TRACE_SLOT = otel_trace is not None and hasattr(otel_trace, "_TRACER_PROVIDER")
+"""Whether the API keeps the provider the app set in `_TRACER_PROVIDER` (None until set): the
+`start_*` hooks read it first, so being off costs one attribute read."""
+
+METER_SLOT = otel_metrics_internal is not None and hasattr(otel_metrics_internal, "_METER_PROVIDER")
+"""The same for the MeterProvider."""
+
 UNSET = object()
 """Marks an opentelemetry-api without the private attribute read below (use the public getter)."""
 
@@ -247,6 +254,8 @@ def _error_type(error: str | None) -> str | None:
 
 def start_flow(name: str, flow_id: str, parent_flow_id: str | None = None) -> LiveSpan | None:
     """Open the span of a flow run (a child of the current span), or None when tracing is off."""
+    if otel_trace is None or (TRACE_SLOT and otel_trace._TRACER_PROVIDER is None):  # pyright: ignore[reportPrivateUsage]
+        return None
     tracer = _tracer()
     if tracer is None:
         return None
@@ -323,6 +332,8 @@ def _split_model(model: str, provider: str | None) -> tuple[str | None, str]:
 
 def start_call(function: str, model: str, record_id: str) -> LiveSpan | None:
     """Open the span of one call (an `@infer`, `@compute`, stub, cache hit or composed parent)."""
+    if otel_trace is None or (TRACE_SLOT and otel_trace._TRACER_PROVIDER is None):  # pyright: ignore[reportPrivateUsage]
+        return None
     tracer = _tracer()
     if tracer is None:
         return None
@@ -396,6 +407,13 @@ def _output_messages(completion: Completion) -> str:
 def start_attempt(call: CallSpec, provider: str) -> LiveSpan | None:
     """Open the span of one model request (`chat {model}`), or None when neither traces nor
     metrics are being collected."""
+    if otel_trace is None or (
+        TRACE_SLOT
+        and otel_trace._TRACER_PROVIDER is None  # pyright: ignore[reportPrivateUsage]
+        and METER_SLOT
+        and otel_metrics_internal._METER_PROVIDER is None  # pyright: ignore[reportPrivateUsage, reportOptionalMemberAccess]
+    ):
+        return None
     tracer = _tracer()
     meter = _meter_provider()
     if tracer is None and meter is None:
