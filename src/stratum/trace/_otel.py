@@ -18,7 +18,7 @@ MeterProvider set, each attempt also records `gen_ai.client.token.usage` and
 `gen_ai.client.operation.duration`.
 
 Without `opentelemetry-api`, or with no provider set, every `start_*` returns None after one
-function call and one type check: the core pays nothing else.
+attribute read: the core pays nothing else.
 """
 
 from __future__ import annotations
