@@ -9,7 +9,7 @@ that `stratum audit` shows; `audit()` wraps it for Jupyter (an HTML page with a 
 
 from __future__ import annotations
 
-from stratum._runtime.budget import BudgetEvent
+from stratum import BudgetEvent  # through the public door, which names its home `stratum`
 from stratum.trace._audit import Audit, AuditFormat, audit, audit_report, render_audit
 from stratum.trace._emit import capture, clear, emit, flows, records, sinks
 from stratum.trace._jsonl import JsonlSink

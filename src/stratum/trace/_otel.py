@@ -17,8 +17,9 @@ around it carries `stratum.*` attributes and the call's totals. Message content
 MeterProvider set, each attempt also records `gen_ai.client.token.usage` and
 `gen_ai.client.operation.duration`.
 
-Without `opentelemetry-api`, or with no provider set, every `start_*` returns None after one
-attribute read: the core pays nothing else.
+Without `opentelemetry-api`, or with no provider set, every `start_*` returns None after a
+`sys.modules` lookup and one attribute read, and Stratum never imports `opentelemetry` itself
+(an app that set a provider has imported it already): the core pays nothing else.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import functools
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Generator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,19 +46,6 @@ if TYPE_CHECKING:
 
     from stratum._runtime.model import CallSpec, Completion
     from stratum.trace._records import AttemptRecord, FlowRecord, TraceRecord
-
-try:
-    from opentelemetry import context as otel_context
-    from opentelemetry import metrics as otel_metrics
-    from opentelemetry import trace as otel_trace
-except ImportError:  # pragma: no cover - exercised where opentelemetry-api is not installed
-    otel_context = otel_metrics = otel_trace = None
-
-try:
-    from opentelemetry.metrics import _internal as otel_metrics_internal
-    from opentelemetry.metrics._internal import _ProxyMeterProvider as ProxyMeterProvider  # pyright: ignore[reportPrivateImportUsage]
-except ImportError:  # pragma: no cover - older or newer opentelemetry-api layouts
-    otel_metrics_internal = ProxyMeterProvider = None
 
 __all__ = (
     "CAPTURE_CONTENT_ENV",
@@ -100,44 +89,45 @@ NO_MODEL = frozenset({"compute", "compose", "stub", "human"})
 """`model` values of records that reached no model: their spans are INTERNAL, with no gen_ai.*."""
 
 
-TRACE_SLOT = otel_trace is not None and hasattr(otel_trace, "_TRACER_PROVIDER")
-"""Whether the API keeps the provider the app set in `_TRACER_PROVIDER` (None until set): the
-`start_*` hooks read it first, so being off costs one attribute read."""
-
-METER_SLOT = otel_metrics_internal is not None and hasattr(otel_metrics_internal, "_METER_PROVIDER")
-"""The same for the MeterProvider."""
-
 UNSET = object()
 """Marks an opentelemetry-api without the private attribute read below (use the public getter)."""
 
 
 def _tracer_provider() -> TracerProvider | None:
-    """The provider the app set, or None. `get_tracer_provider()` reads the environment on every
-    call while no provider is set (about 5 µs); the attribute it returns is read directly first."""
-    if otel_trace is None:
+    """The TracerProvider the app set, or None.
+
+    Read from `sys.modules`, never imported: an app that set a provider has imported
+    `opentelemetry.trace`, and one that did not pays no import. The API keeps the provider in
+    `_TRACER_PROVIDER` (None until set); it is read directly because `get_tracer_provider()`
+    reads the environment on every call while none is set (about 5 µs).
+    """
+    api: Any = sys.modules.get("opentelemetry.trace")
+    if api is None:
         return None
-    provider: Any = getattr(otel_trace, "_TRACER_PROVIDER", UNSET)
+    provider: Any = getattr(api, "_TRACER_PROVIDER", UNSET)
     if provider is None:
         return None
     if provider is UNSET:
-        provider = otel_trace.get_tracer_provider()
-    if isinstance(provider, (otel_trace.ProxyTracerProvider, otel_trace.NoOpTracerProvider)):
+        provider = api.get_tracer_provider()
+    if isinstance(provider, (api.ProxyTracerProvider, api.NoOpTracerProvider)):
         return None
     return provider
 
 
 def _meter_provider() -> MeterProvider | None:
-    """The MeterProvider the app set, or None (same shortcut as `_tracer_provider`)."""
-    if otel_metrics is None:
+    """The MeterProvider the app set, or None (same shortcuts as `_tracer_provider`)."""
+    internal: Any = sys.modules.get("opentelemetry.metrics._internal")
+    if internal is None:
         return None
-    provider: Any = getattr(otel_metrics_internal, "_METER_PROVIDER", UNSET)
+    provider: Any = getattr(internal, "_METER_PROVIDER", UNSET)
     if provider is None:
         return None
+    from opentelemetry import metrics
+
     if provider is UNSET:
-        provider = otel_metrics.get_meter_provider()
-    if isinstance(provider, otel_metrics.NoOpMeterProvider) or (
-        ProxyMeterProvider is not None and isinstance(provider, ProxyMeterProvider)
-    ):
+        provider = metrics.get_meter_provider()
+    proxy = getattr(internal, "_ProxyMeterProvider", None)
+    if isinstance(provider, metrics.NoOpMeterProvider) or (proxy is not None and isinstance(provider, proxy)):
         return None
     return provider
 
@@ -194,15 +184,19 @@ class LiveSpan:
 
     def _close(self, status_error: str | None, error_type: str | None) -> None:
         span = self.span
-        if span is not None and otel_trace is not None:
+        if span is not None:
+            from opentelemetry.trace import Status, StatusCode
+
             with _guarded():
                 if status_error is not None:
-                    span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, scrub(status_error)[:1000]))
+                    span.set_status(Status(StatusCode.ERROR, scrub(status_error)[:1000]))
                     if error_type:
                         span.set_attribute("error.type", error_type)
                 span.end()
-        if self.token is not None and otel_context is not None:
-            otel_context.detach(self.token)  # pyright: ignore[reportArgumentType]  # logs, never raises
+        if self.token is not None:
+            from opentelemetry import context
+
+            context.detach(self.token)  # pyright: ignore[reportArgumentType]  # logs, never raises
             self.token = None
 
 
@@ -233,8 +227,11 @@ def _attrs(pairs: Mapping[str, Any]) -> dict[str, Any]:
 def _open(
     tracer: Tracer | None, name: str, attributes: Mapping[str, Any], *, client: bool = False, metrics: _Instruments | None = None
 ) -> LiveSpan:
-    if tracer is None or otel_trace is None or otel_context is None:
+    if tracer is None:
         return LiveSpan(None, None, time.monotonic(), metrics)
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+
     kind = otel_trace.SpanKind.CLIENT if client else otel_trace.SpanKind.INTERNAL
     try:
         span = tracer.start_span(name, kind=kind, attributes=_attrs(attributes))
@@ -254,8 +251,9 @@ def _error_type(error: str | None) -> str | None:
 
 def start_flow(name: str, flow_id: str, parent_flow_id: str | None = None) -> LiveSpan | None:
     """Open the span of a flow run (a child of the current span), or None when tracing is off."""
-    if otel_trace is None or (TRACE_SLOT and otel_trace._TRACER_PROVIDER is None):  # pyright: ignore[reportPrivateUsage]
-        return None
+    api = sys.modules.get("opentelemetry.trace")
+    if api is None or getattr(api, "_TRACER_PROVIDER", UNSET) is None:
+        return None  # the fast way out: no provider set
     tracer = _tracer()
     if tracer is None:
         return None
@@ -332,8 +330,9 @@ def _split_model(model: str, provider: str | None) -> tuple[str | None, str]:
 
 def start_call(function: str, model: str, record_id: str) -> LiveSpan | None:
     """Open the span of one call (an `@infer`, `@compute`, stub, cache hit or composed parent)."""
-    if otel_trace is None or (TRACE_SLOT and otel_trace._TRACER_PROVIDER is None):  # pyright: ignore[reportPrivateUsage]
-        return None
+    api = sys.modules.get("opentelemetry.trace")
+    if api is None or getattr(api, "_TRACER_PROVIDER", UNSET) is None:
+        return None  # the fast way out: no provider set
     tracer = _tracer()
     if tracer is None:
         return None
@@ -407,13 +406,11 @@ def _output_messages(completion: Completion) -> str:
 def start_attempt(call: CallSpec, provider: str) -> LiveSpan | None:
     """Open the span of one model request (`chat {model}`), or None when neither traces nor
     metrics are being collected."""
-    if otel_trace is None or (
-        TRACE_SLOT
-        and otel_trace._TRACER_PROVIDER is None  # pyright: ignore[reportPrivateUsage]
-        and METER_SLOT
-        and otel_metrics_internal._METER_PROVIDER is None  # pyright: ignore[reportPrivateUsage, reportOptionalMemberAccess]
+    api, meters = sys.modules.get("opentelemetry.trace"), sys.modules.get("opentelemetry.metrics._internal")
+    if (api is None or getattr(api, "_TRACER_PROVIDER", UNSET) is None) and (
+        meters is None or getattr(meters, "_METER_PROVIDER", UNSET) is None
     ):
-        return None
+        return None  # the fast way out: neither provider set
     tracer = _tracer()
     meter = _meter_provider()
     if tracer is None and meter is None:
