@@ -14,8 +14,9 @@ from stratum.exceptions import ConfigurationError, StratumError
 from stratum.pricing import Price, price_of
 from stratum.providers import resolve_model
 from stratum.testing import Reply, ScriptedModel, use_model
+from stratum.trace import JsonlSink, SqliteSink
 
-__all__ = ("main",)
+__all__ = ("DEFAULT_TRACE", "main")
 
 DEMO_PRICE_MODEL = "openai:gpt-4.1-mini"
 """The offline demo meters its scripted calls at this model's price."""
@@ -142,8 +143,21 @@ def _check_model(model: str) -> str | None:
     return None
 
 
-def main(model: str | None = None) -> int:
-    """Run the demo and print each ticket's result and the audit; returns the exit code."""
+DEFAULT_TRACE = ".stratum/traces.db"
+"""Where the demo writes its trace (the store `stratum audit` reads by default)."""
+
+
+def _trace_sink(path: str) -> JsonlSink | SqliteSink:
+    """A JSONL sink for `*.jsonl` paths, else a SQLite store."""
+    return JsonlSink(path) if path.endswith((".jsonl", ".ndjson")) else SqliteSink(path)
+
+
+def main(model: str | None = None, *, trace: str | None = DEFAULT_TRACE) -> int:
+    """Run the demo and print each ticket's result and the audit; returns the exit code.
+
+    The trace is also written to `trace` (a SQLite store, or JSONL for `*.jsonl`) so that
+    `stratum audit` right after shows the same flows; `None` keeps it in memory only.
+    """
     offline = model is None
     if model is not None:
         problem = _check_model(model)
@@ -154,14 +168,28 @@ def main(model: str | None = None) -> int:
     print(f"Stratum demo: support-ticket triage ({where})\n")
     stratum.trace.clear()
     try:
-        results = stratum.run(_run_all(model))
+        sink = _trace_sink(trace) if trace is not None else None
+    except (OSError, StratumError) as exc:
+        print(f"Cannot write the trace to {trace}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with stratum.trace.sinks(*(() if sink is None else (sink,))):
+            results = stratum.run(_run_all(model))
     except StratumError as exc:
         print(f"The flow failed: {exc}", file=sys.stderr)
         results = []
+    finally:
+        if sink is not None:
+            sink.close()
     for (text, category), result in zip(TICKETS, results, strict=False):
         verdict = "ESCALATED" if result.escalate else "reply"
         print(f"[{category}] {text}\n  -> {verdict}: {result.response}\n")
     print(stratum.trace.render_audit(stratum.trace.flows(), stratum.trace.records()))
+    if trace is not None:
+        where = "" if trace == DEFAULT_TRACE else f" {trace}"
+        last = f" --last {len(TICKETS)}"  # the file keeps earlier runs too
+        print(f"Trace written to {trace}. See this run again with `stratum audit{where}{last}`, "
+              f"or as a page with `stratum audit{where}{last} --open`.")
     if os.environ.get("STRATUM_DEMO_DEBUG"):
         for record in stratum.trace.records():
             print(record)

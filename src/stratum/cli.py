@@ -21,7 +21,10 @@ COMMANDS = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
+    from stratum import __version__
+
     parser = argparse.ArgumentParser(prog="stratum", description="Typed, budgeted, traced LLM calls.")
+    parser.add_argument("--version", action="version", version=f"stratum {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(name).register(sub)

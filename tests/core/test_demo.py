@@ -12,6 +12,12 @@ from stratum.cli import main
 from stratum.providers import OpenAI
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo writes its trace to .stratum/traces.db under the working directory."""
+    monkeypatch.chdir(str(tmp_path))
+
+
 def test_demo_runs_offline_and_prints_the_audit(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out

@@ -88,7 +88,7 @@ async def test_calls_outside_flows_and_failures_are_audited() -> None:
     assert flow["steps"][0]["status"] == "failed" and len(flow["steps"][0]["retry_reasons"]) == 3
     assert flow["totals"]["retries"] == 2
     text = render_audit([], stratum.trace.records())
-    assert "error: PostconditionFailed: classify: ensure failed after 3 attempt(s)" in text
+    assert "error: PostconditionFailed: classify: ensure failed after 3 attempts" in text
     assert "1 failed" in text
 
 

@@ -148,6 +148,7 @@ async def test_flow_is_root_span_calls_are_children_attempts_are_events(receiver
     assert failed["stratum.failure_reason"] == "ensure: r.confidence > 0.7 (actual: r.confidence=0.4)"
     assert (failed["gen_ai.usage.input_tokens"], failed["gen_ai.usage.output_tokens"]) == (100, 20)
     assert passed["stratum.outcome"] == "ok" and "stratum.failure_reason" not in passed
+    assert (failed["stratum.attempt"], passed["stratum.attempt"]) == (1, 2)  # counted from 1
     assert failed["stratum.prompt_hash"] != passed["stratum.prompt_hash"]  # the retry prompt differs
 
     f = attrs(flow)
@@ -274,3 +275,26 @@ async def test_content_is_exported_only_when_asked(receiver: Receiver) -> None:
         await run_triage("love it")
     hashed = attrs(by_name(receiver.spans())["classify"])
     assert hashed["stratum.inputs"].startswith("sha256:") and "love it" not in json.dumps(receiver.requests)
+
+
+async def test_endpoint_and_headers_from_the_standard_env_vars(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url + "/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=abc%20123, x-scope = tenant-1 ,junk")
+    with OtlpExporter(headers={"x-scope": "mine"}) as exporter, stratum.configure(trace_sinks=[exporter]):
+        await run_triage()
+    assert exporter.url == receiver.url + "/v1/traces"
+    assert set(receiver.paths) == {"/v1/traces"}
+    sent = {k.lower(): v for k, v in receiver.headers[0].items()}
+    assert sent["x-honeycomb-team"] == "abc 123"
+    assert sent["x-scope"] == "mine"  # the argument wins over the env
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url + "/custom/traces")
+    with OtlpExporter() as signal:
+        assert signal.url == receiver.url + "/custom/traces"  # the signal-specific URL is used as is
+    with OtlpExporter("http://127.0.0.1:4318") as explicit:
+        assert explicit.url == "http://127.0.0.1:4318/v1/traces"  # an explicit endpoint wins
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    with OtlpExporter() as default:
+        assert default.url == "http://localhost:4318/v1/traces"

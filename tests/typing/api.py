@@ -145,7 +145,10 @@ async def usage() -> None:
     records: list[TraceRecord] = stratum.trace.records()
     flows: list[FlowRecord] = stratum.trace.flows()
     assert_type(records[0].cache_savings_usd, Decimal | None)
-    del records, flows
+    audit: stratum.trace.Audit = stratum.trace.audit(flows, records)
+    assert_type(audit.render("html"), str)
+    assert_type(audit.to_dict(), dict[str, Any])
+    del records, flows, audit
     async with classify.stream(text="x") as streamed:
         assert_type(streamed, stratum.InferStream[Sentiment])
         async for partial in streamed:

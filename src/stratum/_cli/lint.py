@@ -14,7 +14,10 @@ def register(sub: Any) -> None:
     parser: argparse.ArgumentParser = sub.add_parser(
         "lint", help="flag LLM calls made outside Stratum and hand-written retry loops"
     )
-    parser.add_argument("paths", nargs="*", type=Path, help="files or directories (default: .)")
+    parser.add_argument(
+        "paths", nargs="*", type=Path,
+        help="files or directories (default: .); exit 1 on findings, 2 on a missing path or a file that does not parse",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     parser.add_argument(
         "--hook", action="store_true",
@@ -39,7 +42,13 @@ def _run(args: argparse.Namespace) -> int:
         print("Stratum: route LLM calls through @infer (see the stratum-plan skill), "
               "or add `# stratum: ignore[CODE]` if this call is intended.", file=sys.stderr)
         return 2
-    report = lint_paths(args.paths or [Path(".")])
+    paths: list[Path] = args.paths or [Path(".")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        for path in missing:
+            print(f"stratum lint: {path}: no such file or directory; pass existing files or directories", file=sys.stderr)
+        return 2
+    report = lint_paths(paths)
     if args.format == "json":
         print(json.dumps({"findings": [f.to_json() for f in report.findings], "files": report.files,
                           "skipped": report.skipped}, indent=2))
@@ -48,4 +57,7 @@ def _run(args: argparse.Namespace) -> int:
             print(finding.format())
         for note in report.skipped:
             print(f"stratum lint: skipped {note}", file=sys.stderr)
-    return 1 if report.findings else 0
+    if report.findings:
+        return 1
+    # A file that could not be checked is not a passing file.
+    return 2 if report.skipped else 0

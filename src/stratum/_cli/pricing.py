@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
         nargs="*",
         metavar="PATH",
         help="scan Python files (default: .) for @infer(model=...) and configure(default_model=...) "
-        "strings and list those with no price; exit 1 if any",
+        "strings and list those with no price; exit 1 if any, 2 on a missing path or a file that does not parse",
     )
     parser.set_defaults(handler=_run)
 
@@ -130,12 +130,20 @@ def _python_files(paths: Iterable[Path]) -> Iterator[Path]:
 def _check(paths: list[Path]) -> int:
     from stratum.pricing._resolve import price_of
 
+    missing_paths = [p for p in paths if not p.exists()]
+    if missing_paths:
+        for path in missing_paths:
+            print(f"stratum pricing: {path}: no such file or directory; pass existing files or directories", file=sys.stderr)
+        return 2
     uses: dict[str, list[str]] = {}
     configured: set[str] = set()
+    unreadable: list[str] = []
     for file in _python_files(paths):
         try:
             tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-        except (SyntaxError, UnicodeDecodeError):
+        except (SyntaxError, UnicodeDecodeError, ValueError, OSError) as exc:
+            problem = "cannot read" if isinstance(exc, OSError | UnicodeDecodeError) else "does not parse"
+            unreadable.append(f"{file}: {problem} ({type(exc).__name__})")
             continue
         used, priced = find_model_strings(tree)
         configured |= priced
@@ -147,6 +155,8 @@ def _check(paths: list[Path]) -> int:
         if model not in configured and f"{model.partition(':')[0]}:*" not in configured and price_of(model) is None
     }
     print(f"{len(uses)} model string(s) found, {len(uses) - len(missing)} priced, {len(missing)} without a price")
+    for note in unreadable:
+        print(f"stratum pricing: skipped {note}", file=sys.stderr)
     for model, where in sorted(missing.items()):
         print(f"  {model}  ({', '.join(where)})")
     if missing:
@@ -155,4 +165,7 @@ def _check(paths: list[Path]) -> int:
             "output_per_mtok=...)}), or 'provider:*' to price a whole provider (Price(0, 0) for local models)"
         )
         return 1
+    if unreadable:
+        # Model strings in a file that could not be read were not checked: not a pass.
+        return 2
     return 0

@@ -35,7 +35,7 @@ from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
 from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.prompt import Prompt, retry_messages
-from stratum._runtime.recording import CallTally, Recording, error_text, recording
+from stratum._runtime.recording import CallTally, Recording, error_text, recording, status_of
 from stratum._runtime.tools import ToolRun
 from stratum.exceptions import (
     BudgetExceeded,
@@ -50,6 +50,7 @@ from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, Estimate, estimate
 from stratum.pricing._resolve import resolve_price
 from stratum.providers._registry import ResolvedModel, resolve_model
 from stratum.trace import AttemptRecord
+from stratum.trace._otel import LiveSpan, end_attempt, start_attempt
 from stratum.trace._records import AttemptOutcome
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class _Attempt:
     usage: Usage | None = None
     cost: Decimal | None = None
     tool_round: int = 0
+    live: LiveSpan | None = None  # the OpenTelemetry span of the request, ended with its record
 
     def record(
         self,
@@ -98,7 +100,7 @@ class _Attempt:
     ) -> AttemptRecord:
         used = self.usage or Usage()
         done = self.completion
-        return AttemptRecord(
+        record = AttemptRecord(
             attempt=self.number,
             prompt_hash=self.prompt_hash,
             outcome=outcome,
@@ -121,6 +123,10 @@ class _Attempt:
             tool_round=self.tool_round,
             tool_calls=tool_calls,
         )
+        if self.live is not None:
+            end_attempt(self.live, record, done)
+            self.live = None
+        return record
 
 
 @dataclass(slots=True)
@@ -232,6 +238,7 @@ class _AttemptLoop:
         resolved = self.resolved
         call = self.call_for(attempt)
         attempt.sent = time.monotonic()
+        attempt.live = start_attempt(call, resolved.provider_name)
         try:
             # Providers that declare `enforces_deadline = True` (the built-in HTTP providers bound
             # every request phase and backoff by `call.timeout`) skip the extra cancel scope.
@@ -313,10 +320,11 @@ class _AttemptLoop:
         """The error after the last attempt: `ParseFailure` or `PostconditionFailed`, with history."""
         spec, attempts = self.spec, self.tally.attempts
         count = len({a.attempt for a in attempts})  # tool rounds are requests of one attempt
-        listed = "; ".join(verdict.violations)
+        listed = "; ".join(verdict.violations).rstrip(" .")  # ". Inspect ..." follows
+        tries = f"{count} attempt{'s' if count != 1 else ''}"
         if verdict.parse_failed:
             return ParseFailure(
-                f"{spec.qualname}: the output did not match {spec.output.name} after {count} attempt(s): "
+                f"{spec.qualname}: the output did not match {spec.output.name} after {tries}: "
                 f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
                 function=spec.qualname,
                 raw_output=last_text,
@@ -324,7 +332,7 @@ class _AttemptLoop:
                 retry_history=attempts,
             )
         return PostconditionFailed(
-            f"{spec.qualname}: ensure failed after {count} attempt(s): {listed}. "
+            f"{spec.qualname}: ensure failed after {tries}: {listed}. "
             "Inspect .retry_history, raise retries=, or revisit the ensure",
             function=spec.qualname,
             violations=verdict.violations,
@@ -356,6 +364,10 @@ class _AttemptLoop:
                 try:
                     completion = await self.send(attempt)
                     self.settle(attempt, completion)
+                except BaseException as exc:
+                    if attempt.live is not None:  # cancelled mid-request: close its span too
+                        attempt.record("cancelled" if status_of(exc) == "cancelled" else "provider_error", error=exc)
+                    raise
                 finally:
                     self._release(attempt)  # cancelled mid-request: give the reservation back
                 if self.tools is None or not completion.tool_calls or self.tools.exhausted():

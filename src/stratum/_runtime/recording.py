@@ -27,11 +27,13 @@ from stratum._runtime import context as _context
 from stratum._runtime.model import Usage
 from stratum._util.ids import new_id
 from stratum.trace import AttemptRecord, FlowRecord, TraceRecord, emit
+from stratum.trace._otel import end_call, end_flow, start_call, start_flow
 from stratum.trace._records import Status, Stopped
 
 if TYPE_CHECKING:
     from stratum._runtime.budget import Budget, BudgetEvent, Envelope
     from stratum._runtime.flows import FlowRun
+    from stratum.trace._otel import LiveSpan
 
 __all__ = (
     "COMPOSE_MODEL",
@@ -90,7 +92,7 @@ class CallTally:
 class _Open:
     """The timing and outcome of an open block; subclasses say what record its exit writes."""
 
-    __slots__ = ("_scope", "error", "started", "started_at", "status")
+    __slots__ = ("_live", "_scope", "error", "started", "started_at", "status")
 
     def __init__(self) -> None:
         self.started_at = dt.datetime.now(dt.UTC)
@@ -98,6 +100,7 @@ class _Open:
         self.status: Status = "failed"
         self.error: BaseException | None = None
         self._scope: AbstractContextManager[Any] | None = None
+        self._live: LiveSpan | None = None  # the OpenTelemetry span, when the app has a provider
 
     def duration_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000
@@ -165,6 +168,7 @@ class Recording(_Open):
             self._scope = _context.under_record(self.record_id)
 
     def __enter__(self) -> Recording:
+        self._live = start_call(self.function, self.model, self.record_id)
         if self._scope is not None:
             self._scope.__enter__()
         return self
@@ -220,6 +224,8 @@ class Recording(_Open):
         if flow is not None:
             flow.record_ids.append(self.record_id)
         emit(record)
+        if self._live is not None:
+            end_call(self._live, record)
 
 
 def recording(
@@ -278,6 +284,8 @@ class FlowRecording(_Open):
         self.budget = budget
 
     def __enter__(self) -> FlowRecording:
+        run = self.run
+        self._live = start_flow(run.name, run.flow_id, run.parent.flow_id if run.parent is not None else None)
         return self
 
     def _close(self) -> None:
@@ -285,19 +293,20 @@ class FlowRecording(_Open):
 
         run, env = self.run, self.envelope
         spent = None if env.unpriced_calls and not env.spent_usd else env.spent_usd
-        emit(
-            FlowRecord(
-                flow_id=run.flow_id,
-                name=run.name,
-                parent_flow_id=run.parent.flow_id if run.parent is not None else None,
-                status=self.status,
-                started_at=run.started_at,
-                duration_ms=(time.monotonic() - run.started) * 1000,
-                limits=(self.budget or Budget()).limits(),
-                spent_usd=spent,
-                spent_tokens=env.spent_tokens,
-                record_ids=tuple(run.record_ids),
-                budget_events=tuple(env.events),
-                error=error_text(self.error),
-            )
+        record = FlowRecord(
+            flow_id=run.flow_id,
+            name=run.name,
+            parent_flow_id=run.parent.flow_id if run.parent is not None else None,
+            status=self.status,
+            started_at=run.started_at,
+            duration_ms=(time.monotonic() - run.started) * 1000,
+            limits=(self.budget or Budget()).limits(),
+            spent_usd=spent,
+            spent_tokens=env.spent_tokens,
+            record_ids=tuple(run.record_ids),
+            budget_events=tuple(env.events),
+            error=error_text(self.error),
         )
+        emit(record)
+        if self._live is not None:
+            end_flow(self._live, record)

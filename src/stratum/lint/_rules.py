@@ -246,9 +246,10 @@ def check_source(source: str, path: str = "<string>") -> list[Finding]:
     Raises:
         SyntaxError: the source does not parse.
     """
-    if _RELEVANT.search(source) is None:
-        return []  # names no SDK, HTTP client or provider host: skip the parse (most files)
+    # Always parse: a file that does not parse was not checked, and the caller must hear it.
     tree = ast.parse(source, filename=path)
+    if _RELEVANT.search(source) is None:
+        return []  # names no SDK, HTTP client or provider host: skip the walk (most files)
     module = _Module(tree)
     if not module.families and not module.http and "://" not in source:
         return []  # no SDK import and no URL: nothing any rule could flag

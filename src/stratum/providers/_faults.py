@@ -127,7 +127,8 @@ def map_status(
     """Build the Stratum error for an HTTP error response (body and headers scrubbed)."""
     clean_body = scrub(body, secret)
     clean_headers = _safe_headers(headers, secret)
-    detail = scrub(_error_message(body), secret) or clean_body[:300]
+    # The provider's own message often ends with a full stop; ours adds one after it.
+    detail = (scrub(_error_message(body), secret) or clean_body[:300]).rstrip(" .")
     tried = f" after {retries} fault retr{'y' if retries == 1 else 'ies'}" if retries else ""
     where = f"{provider} ({model})" if model else provider
     common: dict[str, Any] = {

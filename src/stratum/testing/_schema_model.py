@@ -70,7 +70,7 @@ class SchemaModel:
             except ValueError as exc:  # SchemaDataError, or a pattern it cannot satisfy
                 raise ConfigurationError(
                     f"SchemaModel cannot generate {call.output_name} for {call.function or 'this call'}: "
-                    f"{exc}. Script this call with ScriptedModel or stub(...)"
+                    f"{str(exc).rstrip(' .')}. Script this call with ScriptedModel or stub(...)"
                 ) from None
         usage = Usage(
             input_tokens=sum(estimate_text_tokens(m.content) for m in call.messages),

@@ -4,13 +4,13 @@
 Durable sinks (`JsonlSink`, `SqliteSink`, `OtlpExporter`) are added with
 `stratum.configure(trace_sinks=[...])` or, for one block of code, `with stratum.trace.sinks(...)`.
 `load()` reads a JSONL file or SQLite store back and `render_audit()` prints the per-step audit
-that `stratum audit` shows.
+that `stratum audit` shows; `audit()` wraps it for Jupyter (an HTML page with a timeline).
 """
 
 from __future__ import annotations
 
-from stratum._runtime.budget import BudgetEvent
-from stratum.trace._audit import AuditFormat, audit_report, render_audit
+from stratum import BudgetEvent  # through the public door, which names its home `stratum`
+from stratum.trace._audit import Audit, AuditFormat, audit, audit_report, render_audit
 from stratum.trace._emit import capture, clear, emit, flows, records, sinks
 from stratum.trace._jsonl import JsonlSink
 from stratum.trace._load import load
@@ -22,6 +22,7 @@ from stratum.trace._sqlite import SqliteSink
 
 __all__ = (
     "AttemptRecord",
+    "Audit",
     "AuditFormat",
     "BudgetEvent",
     "FlowRecord",
@@ -33,6 +34,7 @@ __all__ = (
     "SqliteSink",
     "TraceRecord",
     "TraceSink",
+    "audit",
     "audit_report",
     "capture",
     "clear",
@@ -44,5 +46,5 @@ __all__ = (
     "sinks",
 )
 
-for _obj in (AttemptRecord, FlowRecord, JsonlSink, MemorySink, OtlpExporter, Redaction, SqliteSink, TraceRecord, TraceSink):
+for _obj in (AttemptRecord, Audit, FlowRecord, JsonlSink, MemorySink, OtlpExporter, Redaction, SqliteSink, TraceRecord, TraceSink):
     _obj.__module__ = __name__

@@ -17,9 +17,9 @@ from stratum._runtime.budget import BudgetEvent
 from stratum.exceptions import ConfigurationError
 from stratum.trace._records import FlowRecord, TraceRecord
 
-__all__ = ("AuditFormat", "audit_report", "render_audit")
+__all__ = ("Audit", "AuditFormat", "audit", "audit_report", "render_audit")
 
-AuditFormat = Literal["table", "md", "json"]
+AuditFormat = Literal["table", "md", "json", "html"]
 
 OUTSIDE_FLOW = "(outside any flow)"
 """Name of the pseudo-flow that holds calls made outside every `@flow`."""
@@ -99,6 +99,15 @@ def _select(groups: list[_Group], flow: str | None) -> list[_Group]:
 
 def _retries(record: TraceRecord) -> int:
     return max(record.attempts - 1, 0)
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count:,} {one if count == 1 else many or one + 's'}"
+
+
+def _attempts_cell(record: TraceRecord) -> str:
+    """A step that reached no model (`@compute`, a cache hit, a composed parent) shows "-"."""
+    return str(record.attempts) if record.attempts else "-"
 
 
 def _sum_cost(records: Sequence[TraceRecord]) -> Decimal | None:
@@ -231,8 +240,8 @@ def _totals_text(g: _Group) -> str:
         cached = sum(s.cached_input_tokens for s in steps)
         outcome += f"; prompt cache: {cached:,} cached input tokens, saved {_usd(savings)}"
     return (
-        f"{len(steps)} step{'s' * (len(steps) != 1)}, {sum(s.attempts for s in steps)} attempts "
-        f"({retries} retr{'ies' if retries != 1 else 'y'}), {tokens_in + tokens_out:,} tokens "
+        f"{_plural(len(steps), 'step')}, {_plural(sum(s.attempts for s in steps), 'attempt')} "
+        f"({_plural(retries, 'retry', 'retries')}), {tokens_in + tokens_out:,} tokens "
         f"(in {tokens_in:,} / out {tokens_out:,}), {_usd(_sum_cost(steps))}, {_duration(g.duration_ms())}, {outcome}"
     )
 
@@ -291,7 +300,7 @@ def _table(groups: list[_Group], dropped: int) -> str:
                     str(i),
                     _label(depth, s),
                     s.status,
-                    str(s.attempts),
+                    _attempts_cell(s),
                     f"{s.input_tokens:,}",
                     f"{s.output_tokens:,}",
                     _usd(s.cost_usd),
@@ -340,7 +349,7 @@ def _markdown(groups: list[_Group], dropped: int) -> str:
             reasons = "<br>".join(f"attempt {a}: {_md_cell(r)}" for a, r in _reasons(s))
             indent = "&nbsp;&nbsp;" * depth + ("└ " if depth else "")
             out.append(
-                f"| {i} | {indent}`{_md_cell(s.function)}`{_round(s)} | {s.status} | {s.attempts} | {s.input_tokens:,} | "
+                f"| {i} | {indent}`{_md_cell(s.function)}`{_round(s)} | {s.status} | {_attempts_cell(s)} | {s.input_tokens:,} | "
                 f"{s.output_tokens:,} | {_usd(s.cost_usd)} | {_duration(s.duration_ms)} | {reasons} |"
             )
         out.append("")
@@ -385,7 +394,9 @@ def render_audit(
         flows: flow records (live, or from `stratum.trace.load`).
         records: call records (live, or loaded).
         format: `"table"` for a terminal, `"md"` for a file committed next to the code,
-            `"json"` for tools (`{"flows": [{"flow_id", "name", "steps", "totals"}]}`).
+            `"json"` for tools (`{"flows": [{"flow_id", "name", "steps", "totals"}]}`),
+            `"html"` for a self-contained page (timeline of calls and attempts, retry reasons,
+            budget burn against the cap, cost per step).
         flow: only this flow: a flow id, a unique id prefix, or a flow name.
         dropped: records the sink reported as lost (shown as a warning).
 
@@ -399,4 +410,65 @@ def render_audit(
         return _table(groups, dropped)
     if format == "md":
         return _markdown(groups, dropped)
-    raise ConfigurationError(f"unknown audit format {format!r}; use 'table', 'md' or 'json'")  # pyright: ignore[reportUnreachable]
+    if format == "html":
+        from stratum.trace._audit_html import render_html
+
+        return render_html(groups, dropped)
+    raise ConfigurationError(f"unknown audit format {format!r}; use 'table', 'md', 'json' or 'html'")  # pyright: ignore[reportUnreachable]
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """The audit of some flows: `str()` is the terminal table; Jupyter shows the HTML page.
+
+    Build one with `stratum.trace.audit()`.
+    """
+
+    flows: tuple[FlowRecord, ...]
+    records: tuple[TraceRecord, ...]
+    flow: str | None = None
+    dropped: int = 0
+
+    def render(self, format: AuditFormat = "table") -> str:  # noqa: A002 - the CLI flag's name
+        """The audit as `"table"`, `"md"`, `"json"` or `"html"` (a self-contained page)."""
+        return render_audit(self.flows, self.records, format=format, flow=self.flow, dropped=self.dropped)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The audit as data (the `--format json` shape)."""
+        return audit_report(self.flows, self.records, flow=self.flow)
+
+    def __str__(self) -> str:
+        return self.render("table")
+
+    def _repr_html_(self) -> str:
+        return self.render("html")
+
+
+def audit(
+    flows: Sequence[FlowRecord] | None = None,
+    records: Sequence[TraceRecord] | None = None,
+    *,
+    flow: str | None = None,
+) -> Audit:
+    """The audit of the recorded flows (by default the in-memory store's), for print or Jupyter.
+
+    Example:
+        ```python
+        stratum.trace.audit()                      # in a notebook: timeline, burn, cost per step
+        print(stratum.trace.audit(flow="triage"))  # in a terminal: the per-step table
+        ```
+
+    Raises:
+        ConfigurationError: when `flow` matches nothing.
+    """
+    from stratum.trace._emit import memory_store
+
+    store = memory_store()
+    chosen = Audit(
+        tuple(store.flows() if flows is None else flows),
+        tuple(store.records() if records is None else records),
+        flow,
+        store.dropped if flows is None and records is None else 0,
+    )
+    _select(_group(chosen.flows, chosen.records), flow)  # fail now on a flow that matches nothing
+    return chosen

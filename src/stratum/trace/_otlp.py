@@ -160,7 +160,7 @@ def _attempt_event(attempt: AttemptRecord, at: int, redaction: Redaction) -> dic
         "name": "stratum.attempt",
         "attributes": _attrs(
             {
-                "stratum.attempt": attempt.attempt,
+                "stratum.attempt": attempt.attempt + 1,  # counted from 1, as in the audit
                 "stratum.outcome": attempt.outcome,
                 "stratum.failure_reason": _failure(attempt),
                 "stratum.violations": list(attempt.violations) or None,
@@ -422,6 +422,45 @@ class _OtlpBackend:
             self._client = None
 
 
+DEFAULT_ENDPOINT = "http://localhost:4318"
+"""The OTLP/HTTP default collector address, used when neither an endpoint nor the env names one."""
+
+
+def _env_headers(text: str | None) -> dict[str, str]:
+    """`OTEL_EXPORTER_OTLP_HEADERS`: comma-separated `key=value` pairs, values URL-encoded."""
+    from urllib.parse import unquote
+
+    headers: dict[str, str] = {}
+    for item in (text or "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            headers[unquote(key.strip())] = unquote(value.strip())
+    return headers
+
+
+def resolve_target(endpoint: str | None, headers: Mapping[str, str] | None) -> tuple[str, dict[str, str]]:
+    """The traces URL and headers, from the arguments first, then the standard OTel env vars.
+
+    `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as is; `OTEL_EXPORTER_OTLP_ENDPOINT` (like the
+    `endpoint` argument) is a base URL that gets `/v1/traces`. Header env vars
+    (`OTEL_EXPORTER_OTLP_HEADERS`, then `OTEL_EXPORTER_OTLP_TRACES_HEADERS`) are merged under the
+    `headers` argument.
+    """
+    import os
+
+    if endpoint is None and (signal := os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()):
+        url = signal
+    else:
+        base = (endpoint or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or DEFAULT_ENDPOINT).rstrip("/")
+        url = base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+    merged = {
+        **_env_headers(os.environ.get("OTEL_EXPORTER_OTLP_HEADERS")),
+        **_env_headers(os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")),
+        **(headers or {}),
+    }
+    return url, merged
+
+
 def _retry_after(value: str | None) -> float:
     if not value:
         return 0.0
@@ -434,7 +473,8 @@ def _retry_after(value: str | None) -> float:
 class OtlpExporter(BackgroundSink[SpanItem]):
     """Export records as OpenTelemetry spans to a collector, OTLP over HTTP/JSON.
 
-    No OpenTelemetry SDK needed. Spans are batched and sent from a background thread with its
+    No OpenTelemetry SDK needed (with one, and a TracerProvider set, Stratum already opens live
+    spans through it; this exporter is for applications without it). Spans are batched and sent from a background thread with its
     own HTTP client, retried with exponential backoff on 408/429/502/503/504 and connection
     errors (honouring `Retry-After`), so neither the event loop nor a call ever waits for the
     collector. Inputs and outputs are not exported unless `redact` says so (they are prompt
@@ -446,8 +486,11 @@ class OtlpExporter(BackgroundSink[SpanItem]):
         ```
 
     Args:
-        endpoint: the collector's base URL; `/v1/traces` is appended.
-        headers: extra HTTP headers (e.g. the backend's auth header).
+        endpoint: the collector's base URL; `/v1/traces` is appended. Without it, the standard
+            `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT`
+            (a base URL), else `http://localhost:4318`.
+        headers: extra HTTP headers (e.g. the backend's auth header), added over those of
+            `OTEL_EXPORTER_OTLP_HEADERS` / `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`k=v,k2=v2`).
         redact: `"omit"` (default), `"hash"` or `"none"` for inputs and outputs, or a `Redaction`.
         service_name: the `service.name` resource attribute.
         resource: more resource attributes (`{"deployment.environment": "prod"}`).
@@ -461,7 +504,7 @@ class OtlpExporter(BackgroundSink[SpanItem]):
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | None = None,
         *,
         headers: Mapping[str, str] | None = None,
         redact: RedactMode | Redaction = "omit",
@@ -474,12 +517,11 @@ class OtlpExporter(BackgroundSink[SpanItem]):
         batch_size: int = 256,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
-        base = endpoint.rstrip("/")
-        self.url = base if base.endswith(TRACES_PATH) else base + TRACES_PATH
+        self.url, merged_headers = resolve_target(endpoint, headers)
         self.redaction = as_redaction(redact)
         backend = _OtlpBackend(
             self.url,
-            headers=dict(headers or {}),
+            headers=merged_headers,
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,

@@ -104,6 +104,11 @@ class TraceRecord:
         """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""
         return to_jsonable(self)
 
+    def _repr_html_(self) -> str:
+        from stratum.trace._audit_html import record_table
+
+        return record_table(self)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlowRecord:
@@ -125,6 +130,11 @@ class FlowRecord:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return to_jsonable(self)
+
+    def _repr_html_(self) -> str:
+        from stratum.trace._audit_html import record_table
+
+        return record_table(self)
 
 
 def to_jsonable(value: Any) -> Any:
