@@ -26,7 +26,7 @@ from typing import Any, cast
 from stratum.exceptions import StratumError
 from stratum.mcp._plan import AXES, GATE_OUTCOMES, Plan, PlanStep, Reference, parse_plan, schema_violations
 from stratum.mcp._regex import RegexTimeout, search
-from stratum.mcp._render import render_handoff, render_plan, render_plan_audit
+from stratum.mcp._render import COMPACT_OVER, render_handoff, render_plan, render_plan_audit
 from stratum.mcp._store import open_store, transaction
 
 __all__ = ("Engine", "ToolFailure")
@@ -153,7 +153,8 @@ class Engine:
             "plan_id": plan_id,
             "status": "awaiting_approval",
             "rendered": render_plan(plan_id, plan),
-            "steps": [_step_summary(s) for s in plan.steps],
+            "steps": [_step_summary(s, compact=len(plan.steps) > COMPACT_OVER, previous=plan.steps[s.position - 2].id if s.position > 1 else None)
+                      for s in plan.steps],
         }
         if plan.contracts:
             out["contracts"] = dict(plan.contracts)
@@ -475,6 +476,8 @@ class Engine:
                      "tokens": a["tokens"], "tool_calls": a["tool_calls"], "reported_at": a["reported_at"]}
                     for a in mine
                 ]
+            if len(plan.steps) > COMPACT_OVER:  # a large plan's audit leaves out what is zero or empty
+                entry = {k: v for k, v in entry.items() if v not in (0, 0.0, [], None) or k in ("attempts", "tokens")}
             steps.append(entry)
         reported = {a["step_id"] for a in all_attempts}
         totals = {
@@ -707,7 +710,7 @@ class Engine:
             if step.on_revise is None:
                 raise ToolFailure("missing_on_revise", f"gate {step.id!r} has no `on_revise` step to send the work back to; approve or kill it")
             self._set_step(c, pid, step.id, outcome="revise", note=note)
-            context = {"from": step.id, "violations": [], "reason": rationale or "revise requested at the gate"}
+            context: dict[str, Any] = {"from": step.id, "violations": [], "reason": rationale or "revise requested at the gate"}
             routed = self._route(c, pid, plan, step, step.on_revise, context, kind="on_revise")
             status = "reopened" if routed is not None else "failed"
         else:
@@ -757,7 +760,10 @@ class Engine:
                     break
             if not changed:
                 rows = self._rows(c, pid)
-                if all(rows[s.id]["status"] in _SETTLED for s in plan.steps):
+                idle = [s for s in plan.steps if s.recovery and rows[s.id]["status"] == "pending" and rows[s.id]["retry_context"] is None]
+                if all(rows[s.id]["status"] in _SETTLED or s in idle for s in plan.steps):
+                    for s in idle:
+                        self._set_step(c, pid, s.id, status="skipped", done_at=now, note="recovery step not needed: nothing failed into it")
                     self._close(c, pid, "complete", None)
                     self._event(c, pid, "complete", {})
                 return
@@ -771,7 +777,10 @@ class Engine:
             return False  # a skip_if that cannot be evaluated runs the step: never skip work silently
 
     def _is_ready(self, rows: Mapping[str, sqlite3.Row], step: PlanStep) -> bool:
-        return rows[step.id]["status"] == "pending" and all(rows[d]["status"] in _SETTLED for d in step.depends_on)
+        r = rows[step.id]
+        if step.recovery and r["retry_context"] is None:
+            return False  # a recovery step runs only when a failure is routed to it
+        return r["status"] == "pending" and all(rows[d]["status"] in _SETTLED for d in step.depends_on)
 
     def _close(self, c: sqlite3.Connection, pid: str, status: str, reason: str | None) -> None:
         c.execute("UPDATE plans SET status=?, closed_at=?, close_reason=? WHERE plan_id=?", (status, self.clock(), reason, pid))
@@ -1003,9 +1012,21 @@ def _retries_left(step: PlanStep, attempts: int) -> int:
     return max(min(step.retries, step.retries + 1 - attempts), 0)
 
 
-def _step_summary(step: PlanStep) -> dict[str, Any]:
-    """One line of the plan: contracts by name, long text cut (a 500-step plan stays small)."""
+def _step_summary(step: PlanStep, *, compact: bool = False, previous: str | None = None) -> dict[str, Any]:
+    """One line of the plan: contracts by name, long text cut (a 500-step plan stays small).
+
+    In a large plan (`compact`) the intent is left to `rendered`, and a dependency on just the
+    step before is implied.
+    """
     out: dict[str, Any] = {"id": step.id}
+    if compact:  # names and intents are in `rendered`; a dependency on the step listed before is implied
+        if step.output_name or step.output is not None:
+            out["output"] = step.output_name or "inline schema"
+        if step.depends_on and step.depends_on != (previous,):
+            out["depends_on"] = list(step.depends_on)
+        if step.gate:
+            out["mode"] = "gate"
+        return out
     if step.fn:
         out["fn"] = step.fn
     if step.intent and step.intent != step.fn:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, cast
@@ -124,6 +124,7 @@ class PlanStep:
     guardrails: tuple[str, ...] = ()
     skip_if: Expression | None = None
     references: tuple[Reference, ...] = ()
+    recovery: bool = False  # the forward `on_fail` target of an earlier step: runs only when routed to
 
     @property
     def name(self) -> str:
@@ -206,6 +207,9 @@ def parse_plan(raw: object) -> tuple[Plan | None, list[dict[str, str]]]:
                 steps.append(step)
         _graph(steps, errors)
         _routes(steps, errors)
+        positions = {s.id: s.position for s in steps}
+        targets = {s.on_fail for s in steps if s.on_fail is not None and positions.get(s.on_fail, 0) > s.position}
+        steps = [replace(s, recovery=True) if s.id in targets else s for s in steps]
     if errors.items:
         return None, errors.items
     return Plan(
@@ -568,10 +572,6 @@ def _budget_text(text: str, path: str, errors: _Errors) -> dict[str, Any] | None
             return None
         out[unit] = m["n"]
     return out
-
-
-def _short(text: str, size: int = 240) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _kind(value: object) -> str:

@@ -23,12 +23,12 @@ def render_plan(plan_id: str, plan: Plan) -> str:
     for step in plan.steps:
         head = f"{step.position}. [{step.id}] {step.name}"
         if step.intent and step.intent != step.name:
-            head += f": {step.intent if not compact or len(step.intent) <= 60 else step.intent[:59] + '…'}"
+            head += f": {step.intent if not compact or len(step.intent) <= 40 else step.intent[:39] + '…'}"
         extras: list[str] = []
         if step.depends_on and not (compact and step.depends_on == (plan.steps[step.position - 2].id,) and step.position > 1):
             extras.append(f"after: {', '.join(step.depends_on)}")
         if step.output is not None:
-            extras.append(f"output: {step.output_name or _compact(step.output, 60 if compact else 100)}")
+            extras.append(f"{'→ ' if compact else 'output: '}{step.output_name or _compact(step.output, 60 if compact else 100)}")
         for expr in step.ensure:
             extras.append(f"ensure: {expr.source}")
         if step.retries != 2:
@@ -127,13 +127,13 @@ def render_plan_audit(
         run.clear()
 
     for i, s in enumerate(steps, start=1):
-        plain = s["status"] == "done" and int(s["attempts"]) == 1 and not s["retry_reasons"] and "gate" not in s and "outcome" not in s
+        plain = s["status"] == "done" and int(s["attempts"]) == 1 and not s.get("retry_reasons") and "gate" not in s and "outcome" not in s
         if compact and plain:
             run.append((i, s))
             continue
         flush()
         lines.append(_audit_line(i, s))
-        for reason in s["retry_reasons"]:
+        for reason in s.get("retry_reasons", ()):
             lines.append(f"  Retry reason: {reason}")
         if "gate" in s:
             g = s["gate"]
@@ -149,7 +149,7 @@ def render_plan_audit(
 def _audit_line(i: int, s: Mapping[str, Any]) -> str:
     attempts = int(s["attempts"])
     line = f"Step {i}: {s['function']} — {attempts} attempt{'s' if attempts != 1 else ''}, {int(s['tokens']):,} tokens"
-    if s["cost_usd"]:
+    if s.get("cost_usd"):
         line += f", ${s['cost_usd']:.4f}"
     if s.get("outcome") and s["outcome"].startswith("exit_"):
         line += f", {s['outcome']}"
@@ -180,11 +180,11 @@ def _audit_md(steps: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], sta
 
     lines = ["| # | step | status | attempts | tokens | cost (USD) | retry reasons |", "|---|---|---|---|---|---|---|"]
     for i, s in enumerate(steps, start=1):
-        reasons = list(s["retry_reasons"])
+        reasons = list(s.get("retry_reasons", ()))
         if "gate" in s:
             reasons.append(f"gate: {s['gate']['outcome']} by {s['gate']['resolved_by']}")
         lines.append(f"| {i} | {cell(s['function'])} | {s['status']}{' (' + s['outcome'] + ')' if s.get('outcome') else ''} | "
-                     f"{s['attempts']} | {int(s['tokens']):,} | {s['cost_usd']:.4f} | {cell('; '.join(reasons))} |")
+                     f"{s['attempts']} | {int(s['tokens']):,} | {s.get('cost_usd', 0.0):.4f} | {cell('; '.join(reasons))} |")
     lines.append("")
     lines.extend(f"- {n}" for n in notes)
     lines.append(f"**{_total_line(steps, totals, status)}**")

@@ -13,6 +13,7 @@ no time bound. A plan is untrusted input, so here:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, cast
@@ -58,9 +59,8 @@ def _pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: A
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-_SafeValidator: Any = validators.extend(
-    Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties}
-)
+_extend: Any = validators.extend  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]  # untyped in jsonschema
+_SafeValidator: Any = _extend(Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties})
 
 
 def schema_problem(schema: object) -> str | None:
@@ -96,15 +96,11 @@ def schema_problem(schema: object) -> str | None:
 
 @lru_cache(maxsize=256)
 def _validator(encoded: str) -> Any:
-    import json
-
     return _SafeValidator(json.loads(encoded), registry=_META_ONLY)
 
 
 def schema_violations(schema: Mapping[str, Any] | bool, result: Any, *, limit: int = 10) -> list[str]:
     """Every rule `result` breaks, as `schema: <where>: <what> (rule: <keyword>)`."""
-    import json
-
     validator = _validator(json.dumps(schema, sort_keys=True))
     out: list[str] = []
     try:
