@@ -48,6 +48,8 @@ BUDGET_GATE = ":budget"
 _SETTLED = frozenset({"done", "skipped", "routed"})
 _OPEN = frozenset({"approved", "budget_exhausted"})
 _CLOSED = frozenset({"rejected", "complete", "failed", "killed"})
+_SPLIT = frozenset({"input_tokens", "output_tokens", "tool_calls"})
+_LEAN = "step_id, status, attempts, round_attempts, ready_at, retry_context, iterations"
 _STEP_STATE = ("status", "attempts", "round_attempts", "slips", "ready_at", "done_at", "result", "retry_context", "outcome", "iterations", "note")
 
 
@@ -291,7 +293,7 @@ class Engine:
         name = _label(label)
         with self._tx() as c:
             row, _ = self._load(c, pid)
-            rows = self._rows(c, pid)
+            rows = self._rows(c, pid, full=True)
             snapshot = {"round": row["round"], "status": row["status"],
                         "steps": {sid: {k: r[k] for k in _STEP_STATE} for sid, r in rows.items()}}
             c.execute("INSERT OR REPLACE INTO checkpoints (plan_id, label, at, state) VALUES (?, ?, ?, ?)", (pid, name, self.clock(), json.dumps(snapshot)))
@@ -437,7 +439,7 @@ class Engine:
             row, plan = self._load(c, pid)
             self._advance(c, pid, plan)
             row = self._plan_row(c, pid)
-            rows = self._rows(c, pid)
+            rows = self._rows(c, pid, full=True)
             charged: dict[str, list[sqlite3.Row]] = {s.id: [] for s in plan.steps}
             all_attempts = c.execute("SELECT * FROM attempts WHERE plan_id=? ORDER BY reported_at, rowid", (pid,)).fetchall()
             for a in all_attempts:
@@ -476,8 +478,9 @@ class Engine:
                      "tokens": a["tokens"], "tool_calls": a["tool_calls"], "reported_at": a["reported_at"]}
                     for a in mine
                 ]
-            if len(plan.steps) > COMPACT_OVER:  # a large plan's audit leaves out what is zero or empty
-                entry = {k: v for k, v in entry.items() if v not in (0, 0.0, [], None) or k in ("attempts", "tokens")}
+            if len(plan.steps) > COMPACT_OVER:  # a large plan's audit: what is zero or empty, and the token split, are left out
+                entry = {k: v for k, v in entry.items()
+                         if k not in _SPLIT and (v not in (0, 0.0, [], None) or k in ("attempts", "tokens"))}
             steps.append(entry)
         reported = {a["step_id"] for a in all_attempts}
         totals = {
@@ -744,7 +747,7 @@ class Engine:
                 r = rows[s.id]
                 if not self._is_ready(rows, s):
                     continue
-                if s.skip_if is not None and self._should_skip(s, rows, plan):
+                if s.skip_if is not None and self._should_skip(c, pid, s, plan):
                     self._set_step(c, pid, s.id, status="skipped", done_at=now, note=f"skip_if: {s.skip_if.source}")
                     self._event(c, pid, "skipped", {"step_id": s.id, "reason": f"skip_if: {s.skip_if.source}"})
                     changed = True
@@ -759,7 +762,6 @@ class Engine:
                     changed = True
                     break
             if not changed:
-                rows = self._rows(c, pid)
                 idle = [s for s in plan.steps if s.recovery and rows[s.id]["status"] == "pending" and rows[s.id]["retry_context"] is None]
                 if all(rows[s.id]["status"] in _SETTLED or s in idle for s in plan.steps):
                     for s in idle:
@@ -768,7 +770,8 @@ class Engine:
                     self._event(c, pid, "complete", {})
                 return
 
-    def _should_skip(self, step: PlanStep, rows: Mapping[str, sqlite3.Row], plan: Plan) -> bool:
+    def _should_skip(self, c: sqlite3.Connection, pid: str, step: PlanStep, plan: Plan) -> bool:
+        rows = self._rows(c, pid, full=True)
         scope = {"input": dict(plan.input or {}),
                  "steps": {sid: {"output": None if r["result"] is None else json.loads(r["result"]), "status": r["status"]} for sid, r in rows.items()}}
         try:
@@ -809,8 +812,10 @@ class Engine:
     def _step_row(self, c: sqlite3.Connection, pid: str, sid: str) -> sqlite3.Row:
         return c.execute("SELECT * FROM steps WHERE plan_id=? AND step_id=?", (pid, sid)).fetchone()
 
-    def _rows(self, c: sqlite3.Connection, pid: str) -> dict[str, sqlite3.Row]:
-        return {r["step_id"]: r for r in c.execute("SELECT * FROM steps WHERE plan_id=? ORDER BY position", (pid,)).fetchall()}
+    def _rows(self, c: sqlite3.Connection, pid: str, *, full: bool = False) -> dict[str, sqlite3.Row]:
+        """Step rows by id; without `full`, only the columns that decide readiness (no results)."""
+        cols = "*" if full else _LEAN
+        return {r["step_id"]: r for r in c.execute(f"SELECT {cols} FROM steps WHERE plan_id=? ORDER BY position", (pid,)).fetchall()}
 
     def _event(self, c: sqlite3.Connection, pid: str, kind: str, data: Mapping[str, Any]) -> None:
         c.execute("INSERT INTO events (plan_id, at, kind, data) VALUES (?, ?, ?, ?)", (pid, self.clock(), kind, json.dumps(data)))
@@ -828,7 +833,7 @@ class Engine:
                     if r["retry_context"]:
                         brief["retry_context"] = json.loads(r["retry_context"])
                     if s.references:
-                        brief["inputs"] = _resolve(s.inputs, s.references, plan, rows)
+                        brief["inputs"] = _resolve(s.inputs, s.references, plan, lambda sid: self._step_row(c, pid, sid)["result"])
                     if s.max_iterations is not None:
                         brief["iteration"] = len(json.loads(r["iterations"] or "[]")) + 1
                     ready.append(brief)
@@ -874,7 +879,7 @@ class Engine:
 
     def _handoff(self, c: sqlite3.Connection, pid: str, plan: Plan) -> dict[str, Any]:
         row = self._plan_row(c, pid)
-        rows = self._rows(c, pid)
+        rows = self._rows(c, pid, full=True)
         done: list[dict[str, Any]] = []
         remaining: list[dict[str, Any]] = []
         needed = {d for s in plan.steps if rows[s.id]["status"] not in _SETTLED for d in s.depends_on}
@@ -911,13 +916,13 @@ def _flow_status(plan_status: str) -> str:
     return {"complete": "complete", "failed": "failed", "killed": "killed", "budget_exhausted": "budget_exhausted"}.get(plan_status, "next")
 
 
-def _resolve(inputs: Any, refs: tuple[Reference, ...], plan: Plan, rows: Mapping[str, sqlite3.Row]) -> Any:
+def _resolve(inputs: Any, refs: tuple[Reference, ...], plan: Plan, result_of: Callable[[str], str | None]) -> Any:
     values: dict[str, Any] = {}
     for ref in refs:
         if ref.step is None:
             value: Any = dict(plan.input or {})
         else:
-            raw = rows[ref.step]["result"]
+            raw = result_of(ref.step)
             value = None if raw is None else json.loads(raw)
         for part in ref.path:
             if isinstance(value, Mapping):

@@ -88,9 +88,16 @@ description: Plan, approve, execute and audit a non-trivial coding task through 
    `stratum_step_done(plan_id, step_id, result, usage)` where usage is
    `{"input_tokens", "output_tokens", "tool_calls"}` as best you know them.
    - `next`: run the new `ready` steps (independent ones may run together).
-   - `retry`: fix only what `violations` name; report the same step again.
+   - `retry`: fix only what `violations` name; report the same step again. With
+     `format_slip`, only the shape was wrong: send the `expected` shape (no retry spent).
+   - `reopened`: a later step failed because of an earlier one; that step is back in `ready`
+     with `retry_context` (the failure and its reason). Fix it, report it, re-run what follows.
+     When a step fails, pass `reason` (the failure in your words): the audit shows it.
+   - A `mode: "gate"` step waits for the user: ask them, then call `stratum_gate_resolve`
+     with their decision (or they run `stratum mcp gate PLAN STEP approve|revise|kill`).
    - `failed`: stop and tell the user what failed.
-   - `budget_exhausted`: stop; give the user the `handoff` brief.
+   - `budget_exhausted`: stop; ask the user for more with `stratum_budget_extend`, or give
+     them the `handoff` brief.
    - A `budget.signals` entry with `checkpoint` or `handoff`: checkpoint, or call
      `stratum_handoff` and continue in a fresh context with `stratum_resume`.
 5. **Audit.** Call `stratum_audit(plan_id)` and show the user the `rendered` table.
