@@ -152,7 +152,7 @@ async def usage() -> None:
     del result
 
 
-def _mcp_engine(engine: stratum.mcp.Engine) -> None:
+def mcp_engine_calls(engine: stratum.mcp.Engine) -> None:
     """The MCP engine's tools, as called in-process (`stratum.mcp` needs the `mcp` extra)."""
     assert_type(engine.step_done("p-1", "3", {"files": []}, {"tokens": 10}, "why it failed"), dict[str, Any])
     assert_type(engine.gate_resolve("p-1", "review", "approve", "looks right", "ann"), dict[str, Any])

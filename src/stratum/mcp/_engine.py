@@ -7,8 +7,6 @@ structured error (`{"error": {"code", "message"}}`).
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import hashlib
 import json
 import math
@@ -21,10 +19,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from stratum.exceptions import StratumError
-from stratum.mcp._plan import AXES, GATE_OUTCOMES, Plan, PlanStep, Reference, parse_plan, schema_violations
+from stratum.mcp._plan import (
+    AXES,
+    GATE_OUTCOMES,
+    Plan,
+    PlanStep,
+    Reference,
+    parse_plan,
+    schema_violations,
+)
 from stratum.mcp._regex import RegexTimeout, search
 from stratum.mcp._render import COMPACT_OVER, render_handoff, render_plan, render_plan_audit
 from stratum.mcp._store import open_store, transaction

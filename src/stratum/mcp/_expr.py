@@ -19,8 +19,6 @@ symbolic link pointing out) is an error; reads are capped at `MAX_FILE_BYTES`.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 import ast
 import json
 import math
@@ -29,6 +27,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, cast
 
 from stratum.exceptions import StratumError
