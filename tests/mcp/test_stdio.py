@@ -45,7 +45,8 @@ async def test_tools_are_listed_with_their_pinned_names(tmp_path: Path) -> None:
         tools = {t.name for t in (await session.list_tools()).tools}
     assert tools == {
         "stratum_validate", "stratum_plan", "stratum_approve", "stratum_step_done", "stratum_status",
-        "stratum_handoff", "stratum_resume", "stratum_list", "stratum_audit",
+        "stratum_handoff", "stratum_resume", "stratum_list", "stratum_audit", "stratum_gate_resolve",
+        "stratum_commit", "stratum_revert", "stratum_skip_step", "stratum_budget_extend",
     }
 
 
@@ -148,7 +149,9 @@ async def test_bad_inputs_get_structured_errors(tmp_path: Path, seed_plan: dict[
             ({"step_id": "1", "result": {"routes": []}, "usage": {"tokens": -5}}, "invalid_usage"),
             ({"step_id": "1", "result": {"routes": []}, "usage": {"gpu_hours": 1}}, "invalid_usage"),
             ({"step_id": "1", "result": "x" * 300_000}, "result_too_large"),
-            ({"step_id": None, "result": {}}, "invalid_argument"),
+            ({"step_id": None, "result": {}}, "missing_argument"),
+            ({"step_id": 7.5, "result": {}}, "invalid_argument"),
+            ({"step_id": "1"}, "missing_argument"),
         ]
         for args, code in cases:
             out = await _call(s, "stratum_step_done", plan_id=pid, **args)
@@ -158,6 +161,34 @@ async def test_bad_inputs_get_structured_errors(tmp_path: Path, seed_plan: dict[
         assert ok["attempt"] == 1 and ok["status"] == "next"
         again = await _call(s, "stratum_step_done", plan_id=pid, step_id="1", result={"routes": ["/"]})
         assert again["error"]["code"] == "step_already_done"
+
+
+async def test_tool_arguments_are_typed_and_missing_ones_get_the_error_shape(tmp_path: Path) -> None:
+    async with _client(tmp_path) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        for tool in tools.values():
+            props = tool.input_schema["properties"]
+            assert all("type" in p for p in props.values()), (tool.name, props)
+        assert tools["stratum_plan"].input_schema["properties"]["plan"]["type"] == "object"
+        assert tools["stratum_plan"].input_schema["required"] == ["plan"]
+        assert tools["stratum_step_done"].input_schema["properties"]["usage"]["type"] == "object"
+        assert tools["stratum_gate_resolve"].input_schema["properties"]["outcome"]["enum"] == ["approve", "revise", "kill"]
+        for name in tools:
+            if tools[name].input_schema["required"]:
+                out = await _call(s, name)
+                assert out["error"]["code"] == "missing_argument", (name, out)
+                assert "required" in out["error"]["message"]
+
+
+async def test_without_elicitation_the_response_says_so(tmp_path: Path, seed_plan: dict[str, Any]) -> None:
+    async with _client(tmp_path) as s:
+        planned = await _call(s, "stratum_plan", plan=seed_plan)
+        assert planned["status"] == "awaiting_approval"
+        assert planned["elicitation"].startswith("unavailable")
+        await _call(s, "stratum_approve", plan_id=planned["plan_id"], approved_by="ann")
+        asked = await _call(s, "stratum_budget_extend", plan_id=planned["plan_id"], budget={"tool_calls": 5})
+        assert asked["status"] == "awaiting_approval" and asked["elicitation"].startswith("unavailable")
+        assert f"stratum mcp gate {planned['plan_id']} :budget approve" in asked["next"]
 
 
 async def test_approval_through_elicitation(tmp_path: Path, seed_plan: dict[str, Any]) -> None:

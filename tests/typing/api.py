@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, assert_type
 from pydantic import Field
 
 import stratum
+import stratum.mcp
 from stratum import (
     Audio,
     Budget,
@@ -173,3 +174,15 @@ async def usage() -> None:
     assert_type(last.stopped, Literal["budget", "deadline", "caller"] | None)
     result: str = stratum.run(count(text="x"))  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
     del result
+
+
+def mcp_engine_calls(engine: stratum.mcp.Engine) -> None:
+    """The MCP engine's tools, as called in-process (`stratum.mcp` needs the `mcp` extra)."""
+    assert_type(engine.step_done("p-1", "3", {"files": []}, {"tokens": 10}, "why it failed"), dict[str, Any])
+    assert_type(engine.gate_resolve("p-1", "review", "approve", "looks right", "ann"), dict[str, Any])
+    assert_type(engine.skip_step("p-1", "docs", "not needed"), dict[str, Any])
+    assert_type(engine.commit("p-1", "before-tests"), dict[str, Any])
+    assert_type(engine.revert("p-1", "before-tests"), dict[str, Any])
+    assert_type(engine.request_extension("p-1", {"tool_calls": 5}), dict[str, Any])
+    assert_type(engine.audit("p-1", format="md"), dict[str, Any])
+    assert_type(stratum.mcp.install(engine.root, clients=("claude", "codex")), list[str])

@@ -7,18 +7,26 @@ allowed (`startswith`, `lower`...) go through an explicit table. Every value an 
 hold is JSON-like data, so there is no object to escape through: no `__class__`, no
 `__globals__`, no `format` that walks attributes.
 
-Work is bounded: source length, node count, evaluation steps, and the size of every int, string
-and list an operator creates (so `9**9**9` and `"a" * 10**9` fail fast with an
-`ExpressionError` instead of running).
+Work is bounded: source length, node count, evaluation steps, wall-clock time, and the size of
+every int, string and list an operator creates, nested items included (so `9**9**9`,
+`"a" * 10**9` and `[[0] * 100000] * 100000 == ...` fail fast with an `ExpressionError` instead of
+running).
+
+`file_exists(path)` and `file_contains(path, text)` read the project the plan runs in: the path
+is relative to the project root, and anything that would leave it (an absolute path, `..`, a
+symbolic link pointing out) is an error; reads are capped at `MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import math
 import reprlib
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -38,11 +46,18 @@ MAX_SEQUENCE = 100_000
 """Longest string or list an operator may produce."""
 MAX_ROUND_DIGITS = 20
 """Largest `ndigits` accepted by `round`."""
+MAX_SECONDS = 1.0
+"""Wall-clock bound on one evaluation."""
+MAX_FILE_BYTES = 1_000_000
+"""Largest file `file_contains` reads."""
 
 _CONSTANT_NAMES: Mapping[str, Any] = MappingProxyType({
     "true": True, "false": False, "null": None, "True": True, "False": False, "None": None,
 })
-_FUNCTIONS = frozenset({"len", "all", "any", "min", "max", "sum", "abs", "round"})
+_FUNCTIONS = frozenset({
+    "len", "all", "any", "min", "max", "sum", "abs", "round", "int", "float", "str", "bool",
+    "file_exists", "file_contains",
+})
 _STR_METHODS: Mapping[str, Callable[..., Any]] = MappingProxyType({
     "startswith": str.startswith,
     "endswith": str.endswith,
@@ -93,18 +108,25 @@ class Expression:
 
     source: str
     tree: ast.Expression
+    names: tuple[str, ...] = (_ROOT,)
 
-    def evaluate(self, result: Any) -> Any:
-        """Evaluate against `result` (JSON-like data); raises `ExpressionError` on any failure."""
-        return _Evaluator(self.source, result).run(self.tree.body)
+    def evaluate(self, result: Any = None, *, root: Path | None = None, scope: Mapping[str, Any] | None = None) -> Any:
+        """Evaluate against `result` (JSON-like data); raises `ExpressionError` on any failure.
 
-    def check(self, result: Any) -> str | None:
+        Args:
+            result: the value of `result`.
+            root: the project root `file_exists`/`file_contains` read under (None: they fail).
+            scope: values of the other names the expression was compiled with.
+        """
+        return _materialize(_Evaluator(self.source, self._scope(result, scope), root=root).run(self.tree.body))
+
+    def check(self, result: Any, *, root: Path | None = None, label: str = "ensure") -> str | None:
         """Return None when the expression holds, else a violation naming the values it read."""
-        evaluator = _Evaluator(self.source, result, record=True)
+        evaluator = _Evaluator(self.source, self._scope(result, None), root=root, record=True)
         try:
             value = evaluator.run(self.tree.body)
         except ExpressionError as exc:
-            return f"ensure: {self.source} (error: {exc})"
+            return f"{label}: {self.source} (error: {exc})"
         value = _materialize(value)
         if _truthy(value):
             return None
@@ -114,10 +136,17 @@ class Expression:
         actual = ", ".join(f"{k}={v}" for k, v in seen.items())
         if value is not False:
             actual = (actual + ", " if actual else "") + f"value={_json_repr(value)}"
-        return f"ensure: {self.source}" + (f" (actual: {actual})" if actual else "")
+        return f"{label}: {self.source}" + (f" (actual: {actual})" if actual else "")
+
+    def _scope(self, result: Any, scope: Mapping[str, Any] | None) -> dict[str, Any]:
+        out = {name: None for name in self.names}
+        out.update(scope or {})
+        if _ROOT in self.names:
+            out[_ROOT] = result
+        return out
 
 
-def compile_expression(source: object) -> Expression:
+def compile_expression(source: object, *, names: Collection[str] = (_ROOT,)) -> Expression:
     """Parse and whitelist-check an `ensure` expression.
 
     Raises:
@@ -148,8 +177,8 @@ def compile_expression(source: object) -> Expression:
             "expression over `result`, e.g. 'len(result.items) > 0'",
             expression=text,
         ) from None
-    _Checker(text).check(tree)
-    return Expression(text, tree)
+    _Checker(text, frozenset(names)).check(tree)
+    return Expression(text, tree, tuple(names))
 
 
 def check_expression(source: object) -> str | None:
@@ -172,8 +201,9 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
 
 
 class _Checker:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, names: frozenset[str]) -> None:
         self.source = source
+        self.names = names
         self.nodes = 0
 
     def fail(self, message: str) -> ExpressionError:
@@ -188,7 +218,7 @@ class _Checker:
                 raise self.fail(
                     f"{type(node).__name__} is not allowed in ensure expressions; use comparisons, "
                     "boolean logic, arithmetic, literals, result fields and "
-                    "len/all/any/min/max/sum/abs/round"
+                    f"{'/'.join(sorted(_FUNCTIONS))}"
                 )
             self._check_node(node)
         self._check_scopes(tree.body, frozenset())
@@ -231,7 +261,7 @@ class _Checker:
             gen = node.generators[0]
             if gen.is_async or not isinstance(gen.target, ast.Name):
                 raise self.fail("a generator must be `... for name in iterable` with one plain name")
-            if gen.target.id in _CONSTANT_NAMES or gen.target.id in _FUNCTIONS or gen.target.id == _ROOT:
+            if gen.target.id in _CONSTANT_NAMES or gen.target.id in _FUNCTIONS or gen.target.id in self.names:
                 raise self.fail(f"loop variable {gen.target.id!r} would shadow a reserved name")
 
     def _check_scopes(self, node: ast.AST, bound: frozenset[str]) -> None:
@@ -251,10 +281,11 @@ class _Checker:
                 self._check_scopes(arg, bound)
             return
         if isinstance(node, ast.Name):
-            if node.id != _ROOT and node.id not in _CONSTANT_NAMES and node.id not in bound:
+            if node.id not in self.names and node.id not in _CONSTANT_NAMES and node.id not in bound:
                 hint = " (functions must be called)" if node.id in _FUNCTIONS else ""
+                readable = ", ".join(f"`{n}`" for n in sorted(self.names))
                 raise self.fail(
-                    f"unknown name {node.id!r}{hint}; ensure expressions read `result` "
+                    f"unknown name {node.id!r}{hint}; this expression reads {readable} "
                     "and the constants true/false/null"
                 )
             return
@@ -269,9 +300,12 @@ _Number = (int, float)
 
 
 class _Evaluator:
-    def __init__(self, source: str, result: Any, *, record: bool = False) -> None:
+    def __init__(self, source: str, scope: dict[str, Any], *, root: Path | None = None, record: bool = False) -> None:
         self.source = source
-        self.scope: dict[str, Any] = {_ROOT: result}
+        self.scope = scope
+        self.roots = frozenset(scope)
+        self.root = root
+        self.deadline = time.monotonic() + MAX_SECONDS
         self.steps = 0
         self.record = record
         self.observed: list[tuple[str, Any]] = []
@@ -284,6 +318,8 @@ class _Evaluator:
         self.steps += 1
         if self.steps > MAX_STEPS:
             raise self.fail(f"evaluation took over {MAX_STEPS} steps; simplify the expression")
+        if not self.steps % 256 and time.monotonic() > self.deadline:
+            raise self.fail(f"evaluation took over {MAX_SECONDS}s; simplify the expression")
 
     def run(self, node: ast.expr) -> Any:
         try:
@@ -309,7 +345,7 @@ class _Evaluator:
         if isinstance(node, ast.Name):
             if node.id in self.scope:
                 value = self.scope[node.id]
-                return self.note(node, value) if node.id != _ROOT else value
+                return self.note(node, value) if node.id not in self.roots else value
             return _CONSTANT_NAMES[node.id]
         if isinstance(node, ast.Attribute):
             return self.note(node, self.field(self.eval(node.value), node.attr))
@@ -338,7 +374,9 @@ class _Evaluator:
         if isinstance(node, ast.IfExp):
             return self.eval(node.body) if _truthy(self.eval(node.test)) else self.eval(node.orelse)
         if isinstance(node, (ast.List, ast.Tuple)):
-            return [self.eval(e) for e in node.elts]
+            items = [_materialize(self.eval(e)) for e in node.elts]
+            self.size(_weight(items))
+            return items
         if isinstance(node, ast.Call):
             return self.note(node, self.call(node))
         if isinstance(node, ast.GeneratorExp):
@@ -385,14 +423,14 @@ class _Evaluator:
             if (isinstance(left, str) and isinstance(right, str)) or (isinstance(left, list) and isinstance(right, list)):
                 seq_l = cast(Any, left)  # both strings or both lists, checked above
                 seq_r = cast(Any, right)
-                self.size(len(seq_l) + len(seq_r))
+                self.size(_weight(seq_l) + _weight(seq_r))
                 return seq_l + seq_r
             return self.numeric(op, left, right)
         if isinstance(op, ast.Mult):
             for seq, count in ((left, right), (right, left)):
                 if isinstance(seq, (str, list)) and isinstance(count, int) and not isinstance(count, bool):
                     items = cast("str | list[Any]", seq)
-                    self.size(len(items) * max(count, 0))
+                    self.size(_weight(items) * max(count, 0))
                     return items * count
             return self.numeric(op, left, right)
         if isinstance(op, ast.Pow):
@@ -518,6 +556,12 @@ class _Evaluator:
                     return want
             return not want
         values = [_materialize(a) for a in args]
+        if name in _CONVERSIONS:
+            if len(values) != 1:
+                raise self.fail(f"{name}() takes one value")
+            return _CONVERSIONS[name](self, values[0])
+        if name in ("file_exists", "file_contains"):
+            return self.file_call(name, values)
         if name == "len":
             if len(values) != 1 or not isinstance(values[0], (str, list, Mapping)):
                 raise self.fail("len() takes one string, list or object")
@@ -547,6 +591,41 @@ class _Evaluator:
         if not (all(isinstance(i, _Number) for i in items) or all(isinstance(i, str) for i in items)):
             raise self.fail(f"{name}() needs all numbers or all strings")
         return min(items) if name == "min" else max(items)
+
+    def file_call(self, name: str, values: Sequence[Any]) -> bool:
+        want = 1 if name == "file_exists" else 2
+        if len(values) != want or not all(isinstance(v, str) for v in values):
+            raise self.fail("file_exists(path) takes a path string" if want == 1 else "file_contains(path, text) takes two strings")
+        path = self.project_path(cast(str, values[0]))
+        if name == "file_exists":
+            return path.exists()
+        if not path.is_file():
+            return False
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise self.fail(f"file_contains: {values[0]} is {size} bytes, over the {MAX_FILE_BYTES} byte limit")
+        with path.open("rb") as handle:
+            text = handle.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
+        return cast(str, values[1]) in text
+
+    def project_path(self, text: str) -> Path:
+        if self.root is None:
+            raise self.fail("file checks need a project root; none is set here")
+        if not text or "\x00" in text:
+            raise self.fail("a file path must be a non-empty string")
+        relative = Path(text)
+        if relative.is_absolute() or relative.drive:
+            raise self.fail(f"{text!r} is absolute; file checks take paths relative to the project root")
+        if ".." in relative.parts:
+            raise self.fail(f"{text!r} contains '..'; file checks stay inside the project root")
+        root = self.root.resolve()
+        try:
+            resolved = (root / relative).resolve()
+        except (OSError, RuntimeError) as exc:
+            raise self.fail(f"{text!r} cannot be resolved ({type(exc).__name__})") from None
+        if not resolved.is_relative_to(root):
+            raise self.fail(f"{text!r} leads outside the project root (a symbolic link pointing out?)")
+        return resolved
 
     def items_of(self, values: Sequence[Any], name: str) -> list[Any]:
         if len(values) == 1:
@@ -602,9 +681,11 @@ class _Lazy:
 
     def materialize(self) -> list[Any]:
         out: list[Any] = []
+        weight = 0
         for item in self.iterate():
             out.append(item)
-            self.evaluator.size(len(out))
+            weight += 1 + _weight(item)
+            self.evaluator.size(weight)
         return out
 
 
@@ -619,6 +700,78 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, _Lazy):
         return True
     return bool(value)
+
+
+def _weight(value: Any, cap: int = MAX_SEQUENCE + 1) -> int:
+    """Items in `value`, nested items included (each string counts its characters), up to `cap`.
+
+    A comparison or copy costs time in proportion to this, so bounding it bounds `==` and `in`
+    even over lists that share one inner list many times.
+    """
+    total = 0
+    stack: list[Any] = [value]
+    while stack and total < cap:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += len(item)
+        elif isinstance(item, list):
+            items = cast(list[Any], item)
+            total += len(items)
+            stack.extend(items)
+        elif isinstance(item, Mapping):
+            mapping = cast(Mapping[Any, Any], item)
+            total += len(mapping)
+            stack.extend(mapping.values())
+    return total
+
+
+def _to_int(ev: _Evaluator, value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ev.fail("int() of a non-finite number")
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and len(value.strip()) <= 1_000:
+        try:
+            return int(value.strip())
+        except ValueError:
+            raise ev.fail(f"int() cannot read {_json_repr(value)}") from None
+    raise ev.fail(f"int() takes a number or a short numeric string, got {_kind(value)}")
+
+
+def _to_float(ev: _Evaluator, value: Any) -> float:
+    if isinstance(value, (int, float)) and not (isinstance(value, int) and abs(value).bit_length() > 1_000):
+        return float(value)
+    if isinstance(value, str) and len(value.strip()) <= 1_000:
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise ev.fail(f"float() cannot read {_json_repr(value)}") from None
+    raise ev.fail(f"float() takes a number or a short numeric string, got {_kind(value)}")
+
+
+def _to_str(ev: _Evaluator, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool):
+        return _json_repr(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    ev.size(_weight(value))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _to_bool(ev: _Evaluator, value: Any) -> bool:
+    del ev
+    return _truthy(value)
+
+
+_CONVERSIONS: Mapping[str, Callable[[_Evaluator, Any], Any]] = MappingProxyType({
+    "int": _to_int, "float": _to_float, "str": _to_str, "bool": _to_bool,
+})
 
 
 def _equal(left: Any, right: Any) -> bool:

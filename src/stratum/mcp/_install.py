@@ -1,19 +1,25 @@
 """`stratum mcp install|uninstall`: wire Stratum into a Claude Code project, reversibly.
 
 Install merges into what is there (never clobbers): the `stratum` server in `.mcp.json`, a
-marked rules block in `CLAUDE.md`, the `stratum-plan` skill, and a PostToolUse hook in
-`.claude/settings.json` that lints edited Python files. What it changed, and the bytes of each
-file before, go to `.stratum/install.json`, so uninstall restores the files byte for byte when
-nobody edited them since, and otherwise removes only Stratum's entries.
+marked rules block in `CLAUDE.md`, the `stratum-plan` skill, a PostToolUse hook in
+`.claude/settings.json` that lints edited Python files, and `.stratum/` in `.gitignore`. With
+`clients=("codex",)` it writes Codex's project config (`.codex/config.toml`) and an `AGENTS.md`
+rules block instead. What it changed, and the bytes of each file before, go to
+`.stratum/install.json`, so uninstall restores the files byte for byte when nobody edited them
+since, and otherwise removes only Stratum's entries.
+
+Nothing machine-specific goes into files a team commits: commands are `stratum` on PATH,
+written as `${STRATUM_BIN:-stratum}` (Claude Code expands it in `.mcp.json`, the shell expands
+it in the hook), so a teammate with Stratum in a venv sets `STRATUM_BIN` once.
+Standard library only: uninstall works without the `mcp` extra.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shlex
-import sys
-from collections.abc import Callable
+import tomllib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -30,6 +36,20 @@ _SKILL = Path(".claude") / "skills" / "stratum-plan" / "SKILL.md"
 _SETTINGS = Path(".claude") / "settings.json"
 _MCP_JSON = Path(".mcp.json")
 _CLAUDE_MD = Path("CLAUDE.md")
+_AGENTS_MD = Path("AGENTS.md")
+_CODEX = Path(".codex") / "config.toml"
+_GITIGNORE = Path(".gitignore")
+_IGNORE_LINE = ".stratum/"
+COMMAND = "${STRATUM_BIN:-stratum}"
+"""The command in committed files: `stratum` on PATH unless `$STRATUM_BIN` names another."""
+TOML_BEGIN = "# stratum:begin"
+TOML_END = "# stratum:end"
+CODEX_BLOCK = f"""{TOML_BEGIN}
+[mcp_servers.stratum]
+command = "stratum"
+args = ["mcp", "serve"]
+{TOML_END}
+"""
 _BLOCK_RE = re.compile(r"(\n*)" + re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.DOTALL)
 
 RULES = f"""{BEGIN}
@@ -68,9 +88,16 @@ description: Plan, approve, execute and audit a non-trivial coding task through 
    `stratum_step_done(plan_id, step_id, result, usage)` where usage is
    `{"input_tokens", "output_tokens", "tool_calls"}` as best you know them.
    - `next`: run the new `ready` steps (independent ones may run together).
-   - `retry`: fix only what `violations` name; report the same step again.
+   - `retry`: fix only what `violations` name; report the same step again. With
+     `format_slip`, only the shape was wrong: send the `expected` shape (no retry spent).
+   - `reopened`: a later step failed because of an earlier one; that step is back in `ready`
+     with `retry_context` (the failure and its reason). Fix it, report it, re-run what follows.
+     When a step fails, pass `reason` (the failure in your words): the audit shows it.
+   - A `mode: "gate"` step waits for the user: ask them, then call `stratum_gate_resolve`
+     with their decision (or they run `stratum mcp gate PLAN STEP approve|revise|kill`).
    - `failed`: stop and tell the user what failed.
-   - `budget_exhausted`: stop; give the user the `handoff` brief.
+   - `budget_exhausted`: stop; ask the user for more with `stratum_budget_extend`, or give
+     them the `handoff` brief.
    - A `budget.signals` entry with `checkpoint` or `handoff`: checkpoint, or call
      `stratum_handoff` and continue in a fresh context with `stratum_resume`.
 5. **Audit.** Call `stratum_audit(plan_id)` and show the user the `rendered` table.
@@ -79,28 +106,35 @@ After a restart, `stratum_list` shows the plans and `stratum_resume(plan_id)` pi
 """
 
 
-def _python() -> str:
-    # The interpreter running now: inside a venv this is the venv's python, which has stratum.
-    return sys.executable or "python3"
-
-
 def server_entry() -> dict[str, Any]:
-    """The `.mcp.json` entry for the server."""
-    return {"type": "stdio", "command": _python(), "args": ["-m", "stratum.mcp"]}
+    """The `.mcp.json` entry for the server (no absolute path: it is committed and shared)."""
+    return {"type": "stdio", "command": COMMAND, "args": ["mcp", "serve"]}
 
 
 def hook_group() -> dict[str, Any]:
     """The PostToolUse hook group that lints edited Python files."""
-    command = f"{shlex.quote(_python())} -m stratum.cli lint --hook"
+    command = f'"{COMMAND}" lint --hook'
     return {"matcher": "Edit|Write|MultiEdit", "hooks": [{"type": "command", "command": command}]}
 
 
-def install(directory: Path) -> list[str]:
+def install(directory: Path, *, clients: Sequence[str] = ("claude",)) -> list[str]:
     """Install into the project at `directory`; returns what changed (empty when already installed)."""
+    unknown = [c for c in clients if c not in ("claude", "codex")]
+    if unknown:
+        raise ValueError(f"unknown client(s) {', '.join(unknown)}; choose claude or codex")
     root = directory.resolve()
     manifest = _load_manifest(root)
     changes: list[str] = []
-    missing = {d for target in (_MCP_JSON, _SETTINGS, _CLAUDE_MD, _SKILL, _MANIFEST) for d in _missing_dirs(root, (root / target).parent)}
+    targets = (_MCP_JSON, _SETTINGS, _CLAUDE_MD, _SKILL, _MANIFEST, _CODEX)
+    missing = {d for target in targets for d in _missing_dirs(root, (root / target).parent)}
+    if "codex" in clients:
+        _install_codex(root, manifest, changes)
+    _ignore_store(root, manifest, changes)
+    if "claude" not in clients:
+        if changes:
+            manifest.setdefault("_dirs_created", sorted(str(d.relative_to(root)) for d in missing))
+            _write(root / _MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        return changes
 
     def edit_json(rel: Path, change: Callable[[dict[str, Any]], bool], label: str) -> None:
         path = root / rel
@@ -164,11 +198,87 @@ def install(directory: Path) -> list[str]:
     return changes
 
 
-def uninstall(directory: Path) -> list[str]:
+def _ignore_store(root: Path, manifest: dict[str, Any], changes: list[str]) -> None:
+    path = root / _GITIGNORE
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    lines = (text or "").splitlines()
+    if any(line.strip() in (_IGNORE_LINE, ".stratum", "/.stratum/", "/.stratum") for line in lines):
+        return
+    manifest.setdefault(str(_GITIGNORE), {"original": text})
+    sep = "" if not text or text.endswith("\n") else "\n"
+    _write(path, (text or "") + sep + _IGNORE_LINE + "\n")
+    changes.append(f"{_GITIGNORE}: ignored {_IGNORE_LINE} (the local plan store)")
+
+
+def _install_codex(root: Path, manifest: dict[str, Any], changes: list[str]) -> None:
+    path = root / _CODEX
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    if text is not None and TOML_BEGIN in text:
+        pass
+    else:
+        if text is not None:
+            try:
+                existing = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path} is not valid TOML ({exc}); fix it, then run the command again") from None
+            if "stratum" in cast(dict[str, Any], existing.get("mcp_servers", {})):
+                raise ValueError(f"{path} already defines [mcp_servers.stratum]; remove it, then run the command again")
+        manifest.setdefault(str(_CODEX), {"original": text})
+        sep = "" if not text else ("\n" if text.endswith("\n") else "\n\n")
+        _write(path, (text or "") + sep + CODEX_BLOCK)
+        changes.append(f"{_CODEX}: added the `stratum` MCP server for Codex")
+    md = root / _AGENTS_MD
+    current = md.read_text(encoding="utf-8") if md.exists() else None
+    if current is None or BEGIN not in current:
+        manifest.setdefault(str(_AGENTS_MD), {"original": current})
+        sep = "" if not current else ("\n" if current.endswith("\n") else "\n\n")
+        _write(md, (current or "") + sep + RULES)
+        changes.append(f"{_AGENTS_MD}: added the Stratum rules block")
+
+
+def _strip_block(path: Path, begin: str, end: str, manifest: dict[str, Any], rel: Path) -> bool:
+    if not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8")
+    if begin not in text:
+        return False
+    pattern = re.compile(r"(\n*)" + re.escape(begin) + r".*?" + re.escape(end) + r"\n?", re.DOTALL)
+    record = cast("dict[str, Any] | None", manifest.get(str(rel)))
+    before = None if record is None else cast("str | None", record.get("original"))
+    stripped = pattern.sub("", text, count=1)
+    if record is not None and before is None and not stripped.strip():
+        path.unlink()
+    elif before is not None and stripped.rstrip("\n") == before.rstrip("\n"):
+        path.write_text(before, encoding="utf-8")
+    else:
+        path.write_text(stripped if stripped.strip() else "", encoding="utf-8")
+    return True
+
+
+def uninstall(directory: Path, *, clients: Sequence[str] = ("claude", "codex")) -> list[str]:
     """Remove exactly what `install` added; returns what changed."""
+    del clients  # uninstall removes every client's entries: what is not there is skipped
     root = directory.resolve()
     manifest = _load_manifest(root)
     changes: list[str] = []
+    if _strip_block(root / _CODEX, TOML_BEGIN, TOML_END, manifest, _CODEX):
+        changes.append(f"{_CODEX}: removed the `stratum` MCP server")
+    if _strip_block(root / _AGENTS_MD, BEGIN, END, manifest, _AGENTS_MD):
+        changes.append(f"{_AGENTS_MD}: removed the Stratum rules block")
+    ignore = root / _GITIGNORE
+    record = cast("dict[str, Any] | None", manifest.get(str(_GITIGNORE)))
+    if record is not None and ignore.exists():
+        lines = ignore.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() != _IGNORE_LINE]
+        if len(kept) != len(lines):
+            before = cast("str | None", record.get("original"))
+            if before is None and not "".join(kept).strip():
+                ignore.unlink()
+            elif before is not None and "".join(kept).rstrip("\n") == before.rstrip("\n"):
+                ignore.write_text(before, encoding="utf-8")
+            else:
+                ignore.write_text("".join(kept), encoding="utf-8")
+            changes.append(f"{_GITIGNORE}: removed {_IGNORE_LINE}")
 
     def restore_json(rel: Path, strip: Callable[[dict[str, Any]], bool], label: str) -> None:
         path = root / rel
@@ -266,7 +376,7 @@ def _is_our_hook(group: Any) -> bool:
     if not isinstance(hooks, list):
         return False
     return any(
-        isinstance(h, dict) and "stratum.cli lint --hook" in str(cast(dict[str, Any], h).get("command", ""))
+        isinstance(h, dict) and re.search(r"stratum(\.cli|\S*\}?\"?) lint --hook", str(cast(dict[str, Any], h).get("command", ""))) is not None
         for h in cast(list[Any], hooks)
     )
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, cast
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-
 from stratum.mcp._expr import Expression, ExpressionError, compile_expression
+from stratum.mcp._regex import compile_error
+from stratum.mcp._schema import schema_problem, schema_violations
 
-__all__ = ("Limits", "Plan", "PlanStep", "parse_plan", "schema_violations")
+__all__ = ("Limits", "Plan", "PlanStep", "Reference", "parse_plan", "schema_violations")
 
 AXES = ("tool_calls", "tokens", "minutes", "usd")
 """Budget axes, in display order."""
@@ -31,12 +30,27 @@ DEFAULT_RETRIES = 2
 """Retries after the first failure when a step does not say."""
 MAX_RETRIES = 20
 """Largest accepted `retries`."""
+DEFAULT_MAX_ROUNDS = 5
+"""Times a plan may route back (on_fail to an earlier step, `next` backwards, gate revise)."""
+MAX_ITERATIONS = 100
+"""Largest accepted `max_iterations`."""
+MAX_GUARDRAILS = 20
+"""Most guardrail patterns on one step."""
+GATE_OUTCOMES = ("approve", "revise", "kill")
+"""How a gate is resolved."""
+SKIP_IF_NAMES = ("input", "steps")
+"""Names a `skip_if` expression reads: the plan's input and `steps.<id>.output`."""
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-_PLAN_KEYS = frozenset({"$schema", "name", "title", "goal", "description", "contracts", "steps", "budget"})
-_STEP_KEYS = frozenset(
-    {"id", "fn", "intent", "description", "output", "depends_on", "ensure", "retries", "budget", "inputs"}
-)
+_PLAN_KEYS = frozenset({
+    "$schema", "name", "title", "goal", "description", "contracts", "steps", "budget", "max_rounds", "input",
+})
+_STEP_KEYS = frozenset({
+    "id", "fn", "intent", "description", "output", "depends_on", "ensure", "retries", "budget", "inputs",
+    "on_fail", "retry", "next", "mode", "on_approve", "on_revise", "on_kill", "timeout", "on_timeout",
+    "max_iterations", "exit_criterion", "stagnation", "guardrails", "skip_if",
+})
+_REF_PREFIX = "$."
 _BUDGET_WORDS: Mapping[str, str] = MappingProxyType({
     "tool call": "tool_calls", "tool calls": "tool_calls", "call": "tool_calls", "calls": "tool_calls",
     "token": "tokens", "tokens": "tokens", "minute": "minutes", "minutes": "minutes", "min": "minutes",
@@ -73,6 +87,15 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """`$.input.<name>...` or `$.steps.<id>.output.<field>...` in a step's `inputs`."""
+
+    text: str
+    step: str | None  # None: the plan's input
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class PlanStep:
     """One validated step."""
 
@@ -87,6 +110,21 @@ class PlanStep:
     retries: int
     budget: Limits
     inputs: Any
+    on_fail: str | None = None
+    next: str | None = None
+    gate: bool = False
+    on_approve: str | None = None
+    on_revise: str | None = None
+    on_kill: str | None = None
+    timeout: float | None = None
+    on_timeout: str = "kill"
+    max_iterations: int | None = None
+    exit_criterion: Expression | None = None
+    stagnation: int = 3
+    guardrails: tuple[str, ...] = ()
+    skip_if: Expression | None = None
+    references: tuple[Reference, ...] = ()
+    recovery: bool = False  # the forward `on_fail` target of an earlier step: runs only when routed to
 
     @property
     def name(self) -> str:
@@ -102,6 +140,9 @@ class Plan:
     steps: tuple[PlanStep, ...]
     budget: Limits
     source: Mapping[str, Any]
+    max_rounds: int = DEFAULT_MAX_ROUNDS
+    input: Mapping[str, Any] | None = None
+    contracts: Mapping[str, Mapping[str, Any]] | None = None
 
     def step(self, step_id: str) -> PlanStep | None:
         """The step with this id, or None."""
@@ -145,6 +186,14 @@ def parse_plan(raw: object) -> tuple[Plan | None, list[dict[str, str]]]:
         name = "plan"
     contracts = _contracts(plan.get("contracts", {}), errors)
     budget = _limits(plan.get("budget"), "budget", errors)
+    max_rounds = plan.get("max_rounds", DEFAULT_MAX_ROUNDS)
+    if not isinstance(max_rounds, int) or isinstance(max_rounds, bool) or not 0 <= max_rounds <= 100:
+        errors.add("max_rounds", "invalid_max_rounds", "`max_rounds` is an integer from 0 to 100 (times the plan may route back)")
+        max_rounds = DEFAULT_MAX_ROUNDS
+    plan_input = plan.get("input")
+    if plan_input is not None and not isinstance(plan_input, Mapping):
+        errors.add("input", "invalid_type", "`input` is an object; steps read it as `$.input.<name>`")
+        plan_input = None
     steps_raw = plan.get("steps")
     steps: list[PlanStep] = []
     if not isinstance(steps_raw, list) or not steps_raw:
@@ -157,9 +206,16 @@ def parse_plan(raw: object) -> tuple[Plan | None, list[dict[str, str]]]:
             if step is not None:
                 steps.append(step)
         _graph(steps, errors)
+        _routes(steps, errors)
+        positions = {s.id: s.position for s in steps}
+        targets = {s.on_fail for s in steps if s.on_fail is not None and positions.get(s.on_fail, 0) > s.position}
+        steps = [replace(s, recovery=True) if s.id in targets else s for s in steps]
     if errors.items:
         return None, errors.items
-    return Plan(name=name[:200], steps=tuple(steps), budget=budget, source=plan), []
+    return Plan(
+        name=name[:200], steps=tuple(steps), budget=budget, source=plan, max_rounds=max_rounds,
+        input=cast("Mapping[str, Any] | None", plan_input), contracts=contracts,
+    ), []
 
 
 def _contracts(raw: object, errors: _Errors) -> dict[str, Mapping[str, Any]]:
@@ -177,19 +233,12 @@ def _contracts(raw: object, errors: _Errors) -> dict[str, Mapping[str, Any]]:
 
 
 def _schema_ok(schema: object, path: str, errors: _Errors) -> bool:
-    if not isinstance(schema, (Mapping, bool)):
-        errors.add(path, "invalid_schema", f"expected a JSON Schema object, got {_kind(schema)}")
-        return False
-    try:
-        Draft202012Validator.check_schema(cast("Mapping[str, Any] | bool", schema))
-    except SchemaError as exc:
-        where = "/".join(str(p) for p in exc.path)
-        errors.add(path, "invalid_schema", f"invalid JSON Schema{f' at {where}' if where else ''}: {_short(exc.message)}")
-        return False
-    except RecursionError:
-        errors.add(path, "invalid_schema", "JSON Schema nests too deeply")
-        return False
-    return True
+    problem = schema_problem(schema)
+    if problem is None:
+        return True
+    code = "unsafe_ref" if "points outside the schema" in problem else "invalid_schema"
+    errors.add(path, code, problem if isinstance(schema, (Mapping, bool)) else f"{problem}, got {_kind(schema)}")
+    return False
 
 
 def _step(raw: object, i: int, contracts: Mapping[str, Mapping[str, Any]], errors: _Errors) -> PlanStep | None:
@@ -275,11 +324,153 @@ def _step(raw: object, i: int, contracts: Mapping[str, Mapping[str, Any]], error
         errors.add(f"{path}.retries", "invalid_retries", f"`retries` is an integer from 0 to {MAX_RETRIES} (retries after the first failure)")
         ok, retries = False, 0
     budget = _limits(step.get("budget"), f"{path}.budget", errors)
+    flow = _flow_fields(step, path, errors)
+    references = _references(step.get("inputs"), f"{path}.inputs", errors)
+    for ref in references:  # a reference to a step's output is a dependency on it
+        if ref.step is not None and ref.step not in deps:
+            deps.append(ref.step)
     del ok  # an invalid step is still returned so the graph checks (cycles, ids) see it
     return PlanStep(
         id=step_id, position=i + 1, fn=fn, intent=intent, output=output, output_name=output_name,
         depends_on=tuple(deps), ensure=tuple(ensures), retries=retries, budget=budget, inputs=step.get("inputs"),
+        references=references, **flow,
     )
+
+
+def _step_ref(value: object, path: str, errors: _Errors) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not _ID.match(value):
+        errors.add(path, "invalid_id", "a step reference is a step id string")
+        return None
+    return value
+
+
+def _flow_fields(step: Mapping[str, Any], path: str, errors: _Errors) -> dict[str, Any]:
+    """Routing, gate, iteration, guardrail and skip_if fields of one step."""
+    out: dict[str, Any] = {}
+    if "on_fail" in step and "retry" in step and step["on_fail"] != step["retry"]:
+        errors.add(f"{path}.retry", "conflicting_fields", "`retry` is another name for `on_fail`; give one of them")
+    out["on_fail"] = _step_ref(step.get("on_fail", step.get("retry")), f"{path}.on_fail", errors)
+    out["next"] = _step_ref(step.get("next"), f"{path}.next", errors)
+    mode = step.get("mode")
+    if mode not in (None, "gate", "step"):
+        errors.add(f"{path}.mode", "invalid_mode", "`mode` is \"gate\" (wait for a human's approve/revise/kill) or omitted")
+    gate = mode == "gate"
+    out["gate"] = gate
+    for key in ("on_approve", "on_revise", "on_kill"):
+        out[key] = _step_ref(step.get(key), f"{path}.{key}", errors)
+        if out[key] is not None and not gate:
+            errors.add(f"{path}.{key}", "gate_field", f"`{key}` only applies to a step with mode \"gate\"")
+    timeout = step.get("timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 30 * 86400:
+            errors.add(f"{path}.timeout", "invalid_timeout", "`timeout` is a number of seconds (up to 30 days)")
+        elif not gate:
+            errors.add(f"{path}.timeout", "gate_field", "`timeout` only applies to a step with mode \"gate\"")
+        else:
+            out["timeout"] = float(timeout)
+    on_timeout = step.get("on_timeout", "kill")
+    if on_timeout not in GATE_OUTCOMES:
+        errors.add(f"{path}.on_timeout", "invalid_outcome", f"`on_timeout` is one of {', '.join(GATE_OUTCOMES)}")
+    else:
+        out["on_timeout"] = on_timeout
+    if gate and step.get("skip_if") is not None:
+        errors.add(f"{path}.skip_if", "gate_field", "a gate cannot be skipped by `skip_if`")
+    max_iterations = step.get("max_iterations")
+    if max_iterations is not None:
+        if not isinstance(max_iterations, int) or isinstance(max_iterations, bool) or not 1 <= max_iterations <= MAX_ITERATIONS:
+            errors.add(f"{path}.max_iterations", "invalid_iterations", f"`max_iterations` is an integer from 1 to {MAX_ITERATIONS}")
+        else:
+            out["max_iterations"] = max_iterations
+    criterion = step.get("exit_criterion")
+    if criterion is not None:
+        if max_iterations is None:
+            errors.add(f"{path}.exit_criterion", "needs_iterations", "`exit_criterion` needs `max_iterations` on the same step")
+        try:
+            out["exit_criterion"] = compile_expression(criterion)
+        except ExpressionError as exc:
+            errors.add(f"{path}.exit_criterion", "unsafe_ensure", str(exc))
+    stagnation = step.get("stagnation", 3)
+    if not isinstance(stagnation, int) or isinstance(stagnation, bool) or not 2 <= stagnation <= MAX_ITERATIONS:
+        errors.add(f"{path}.stagnation", "invalid_iterations", "`stagnation` (identical results in a row that end an iteration) is an integer of at least 2")
+    else:
+        out["stagnation"] = stagnation
+    guards = step.get("guardrails", [])
+    if isinstance(guards, str):
+        guards = [guards]
+    if not isinstance(guards, list) or len(cast(list[Any], guards)) > MAX_GUARDRAILS:
+        errors.add(f"{path}.guardrails", "invalid_guardrails", f"`guardrails` is a list of at most {MAX_GUARDRAILS} regexes a result must not match")
+    else:
+        kept: list[str] = []
+        for j, pattern in enumerate(cast(list[Any], guards)):
+            problem = compile_error(pattern)
+            if problem is not None:
+                errors.add(f"{path}.guardrails[{j}]", "invalid_guardrail", problem)
+            else:
+                kept.append(cast(str, pattern))
+        out["guardrails"] = tuple(kept)
+    skip_if = step.get("skip_if")
+    if skip_if is not None:
+        try:
+            out["skip_if"] = compile_expression(skip_if, names=SKIP_IF_NAMES)
+        except ExpressionError as exc:
+            errors.add(f"{path}.skip_if", "unsafe_ensure", str(exc))
+    return out
+
+
+def _references(value: Any, path: str, errors: _Errors) -> tuple[Reference, ...]:
+    """Every `$.input...` / `$.steps.<id>.output...` string in `value`, parsed."""
+    found: list[Reference] = []
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack and len(found) < 200:
+        where, item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend((f"{where}.{k}", v) for k, v in cast(Mapping[str, Any], item).items())
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{j}]", v) for j, v in enumerate(cast(list[Any], item)))
+        elif isinstance(item, str) and item.startswith(_REF_PREFIX):
+            ref = parse_reference(item)
+            if ref is None:
+                errors.add(where, "invalid_reference", f"cannot read reference {item[:80]!r}; write $.input.<name> or $.steps.<id>.output.<field>")
+            else:
+                found.append(ref)
+    return tuple(found)
+
+
+def parse_reference(text: str) -> Reference | None:
+    """`$.input.a.b` → Reference(step=None, path=(a, b)); `$.steps.s1.output.x` → (s1, (x,))."""
+    if text.startswith("$.input"):
+        rest = text[len("$.input"):]
+        if rest and not rest.startswith("."):
+            return None
+        return Reference(text, None, tuple(p for p in rest.split(".")[1:])) if "" not in rest.split(".")[1:] else None
+    if not text.startswith("$.steps."):
+        return None
+    rest = text[len("$.steps."):]
+    marker = rest.rfind(".output")
+    while marker > 0:  # the id may contain dots: take the last `.output` that ends a segment
+        tail = rest[marker + len(".output"):]
+        if not tail or tail.startswith("."):
+            step_id = rest[:marker]
+            fields = tail.split(".")[1:] if tail else []
+            if _ID.match(step_id) and "" not in fields:
+                return Reference(text, step_id, tuple(fields))
+        marker = rest.rfind(".output", 0, marker)
+    return None
+
+
+def _routes(steps: Sequence[PlanStep], errors: _Errors) -> None:
+    ids = {s.id for s in steps}
+    for step in steps:
+        for key in ("on_fail", "next", "on_approve", "on_revise", "on_kill"):
+            target = cast("str | None", getattr(step, key))
+            if target is not None and target not in ids:
+                errors.add(f"steps[{step.position - 1}].{key}", "unknown_step", f"`{key}` names {target!r}, which is not a step id")
+        if step.gate and step.on_revise is None and step.on_timeout == "revise":
+            errors.add(f"steps[{step.position - 1}].on_timeout", "missing_on_revise", "a gate that revises on timeout needs `on_revise`")
 
 
 def _graph(steps: Sequence[PlanStep], errors: _Errors) -> None:
@@ -381,24 +572,6 @@ def _budget_text(text: str, path: str, errors: _Errors) -> dict[str, Any] | None
             return None
         out[unit] = m["n"]
     return out
-
-
-def schema_violations(schema: Mapping[str, Any], result: Any, *, limit: int = 10) -> list[str]:
-    """Every JSON Schema rule `result` breaks, as `schema: <where>: <what> (rule: <keyword>)`."""
-    validator: Any = Draft202012Validator(schema)
-    out: list[str] = []
-    errors: list[Any] = list(validator.iter_errors(result))
-    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
-        where = "result" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        out.append(f"schema: {where}: {_short(error.message)} (rule: {error.validator})")
-        if len(out) >= limit:
-            out.append("schema: further violations omitted")
-            break
-    return out
-
-
-def _short(text: str, size: int = 240) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _kind(value: object) -> str:

@@ -9,26 +9,47 @@ from typing import Any, cast
 
 from stratum.mcp._plan import AXES, Plan
 
-__all__ = ("render_audit", "render_budget", "render_handoff", "render_plan")
+__all__ = ("render_budget", "render_handoff", "render_plan", "render_plan_audit")
 
 _UNITS = MappingProxyType({"tool_calls": "tool calls", "tokens": "tokens", "minutes": "minutes", "usd": "USD"})
+COMPACT_OVER = 40
+"""Plans with more steps than this render one line per step."""
 
 
 def render_plan(plan_id: str, plan: Plan) -> str:
     """The plan as a numbered list a human can review before approving."""
     lines = [f"Plan {plan_id}: {plan.name}"]
+    compact = len(plan.steps) > COMPACT_OVER
     for step in plan.steps:
         head = f"{step.position}. [{step.id}] {step.name}"
         if step.intent and step.intent != step.name:
-            head += f": {step.intent}"
-        lines.append(head)
-        if step.depends_on:
-            lines.append(f"   after: {', '.join(step.depends_on)}")
+            head += f": {step.intent if not compact or len(step.intent) <= 40 else step.intent[:39] + '…'}"
+        extras: list[str] = []
+        if step.depends_on and not (compact and step.depends_on == (plan.steps[step.position - 2].id,) and step.position > 1):
+            extras.append(f"after: {', '.join(step.depends_on)}")
         if step.output is not None:
-            lines.append(f"   output: {step.output_name or _compact(step.output, 100)}")
+            extras.append(f"{'→ ' if compact else 'output: '}{step.output_name or _compact(step.output, 60 if compact else 100)}")
         for expr in step.ensure:
-            lines.append(f"   ensure: {expr.source}")
-        lines.append(f"   retries: {step.retries}")
+            extras.append(f"ensure: {expr.source}")
+        if step.retries != 2:
+            extras.append(f"retries: {step.retries}")
+        if step.on_fail:
+            extras.append(f"on failure: back to {step.on_fail}")
+        if step.next:
+            extras.append(f"then: {step.next}")
+        if step.gate:
+            extras.append("GATE: waits for a human (approve/revise/kill)" + (f", {step.timeout:g}s timeout → {step.on_timeout}" if step.timeout else ""))
+        if step.max_iterations:
+            extras.append(f"iterate up to {step.max_iterations}x" + (f" until {step.exit_criterion.source}" if step.exit_criterion else ""))
+        if step.guardrails:
+            extras.append(f"guardrails: {len(step.guardrails)}")
+        if step.skip_if:
+            extras.append(f"skip if: {step.skip_if.source}")
+        if compact:
+            lines.append(head + (f" ({'; '.join(extras)})" if extras else ""))
+        else:
+            lines.append(head)
+            lines.extend(f"   {e}" for e in extras)
     limits = plan.budget.to_json()
     lines.append("Budget: " + (", ".join(f"{_num(limits[a])} {_UNITS[a]}" for a in AXES if a in limits) or "unlimited"))
     return "\n".join(lines)
@@ -77,30 +98,96 @@ def render_handoff(
     return "\n".join(lines)
 
 
-def render_audit(steps: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], status: str) -> str:
-    """The audit table of the seed: one line per step, retry reasons, totals."""
+def render_plan_audit(
+    steps: Sequence[Mapping[str, Any]],
+    totals: Mapping[str, Any],
+    status: str,
+    notes: Sequence[str] = (),
+    *,
+    format: str = "table",
+) -> str:
+    """The audit of an MCP plan: one line per step, retry reasons, gates, budget notes, totals.
+
+    `format="md"` gives a Markdown table to commit next to the code. Runs of untroubled steps
+    (one attempt, done) collapse into one line when the plan has more than `COMPACT_OVER` steps.
+    """
+    if format == "md":
+        return _audit_md(steps, totals, status, notes)
     lines: list[str] = []
+    compact = len(steps) > COMPACT_OVER
+    run: list[tuple[int, Mapping[str, Any]]] = []
+
+    def flush() -> None:
+        if len(run) > 2:
+            first, last = run[0][0], run[-1][0]
+            tokens = sum(int(s["tokens"]) for _, s in run)
+            lines.append(f"Steps {first}-{last}: {len(run)} steps, 1 attempt each, {tokens:,} tokens")
+        else:
+            lines.extend(_audit_line(i, s) for i, s in run)
+        run.clear()
+
     for i, s in enumerate(steps, start=1):
-        attempts = int(s["attempts"])
-        line = f"Step {i}: {s['function']} — {attempts} attempt{'s' if attempts != 1 else ''}, {int(s['tokens']):,} tokens"
-        if s["cost_usd"]:
-            line += f", ${s['cost_usd']:.4f}"
-        if s["status"] != "done":
-            line += f" ({'not run' if attempts == 0 else s['status']})"
-        lines.append(line)
-        for reason in s["retry_reasons"]:
+        plain = s["status"] == "done" and int(s["attempts"]) == 1 and not s.get("retry_reasons") and "gate" not in s and "outcome" not in s
+        if compact and plain:
+            run.append((i, s))
+            continue
+        flush()
+        lines.append(_audit_line(i, s))
+        for reason in s.get("retry_reasons", ()):
             lines.append(f"  Retry reason: {reason}")
+        if "gate" in s:
+            g = s["gate"]
+            lines.append(f"  Gate: {g['outcome']} by {g['resolved_by']}" + (f" — {g['rationale']}" if g.get("rationale") else ""))
+        if s.get("note") and "gate" not in s:
+            lines.append(f"  Note: {s['note']}")
+    flush()
+    lines.extend(notes)
+    lines.append(_total_line(steps, totals, status))
+    return "\n".join(lines)
+
+
+def _audit_line(i: int, s: Mapping[str, Any]) -> str:
+    attempts = int(s["attempts"])
+    line = f"Step {i}: {s['function']} — {attempts} attempt{'s' if attempts != 1 else ''}, {int(s['tokens']):,} tokens"
+    if s.get("cost_usd"):
+        line += f", ${s['cost_usd']:.4f}"
+    if s.get("outcome") and s["outcome"].startswith("exit_"):
+        line += f", {s['outcome']}"
+    if s["status"] != "done":
+        line += f" ({'not run' if attempts == 0 and s['status'] == 'pending' else s['status']})"
+    return line
+
+
+def _total_line(steps: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], status: str) -> str:
     retries = int(totals["retries"])
     passing = sum(1 for s in steps if s["status"] == "done")
-    if passing == len(steps):
-        outcome = "all passing"
+    settled = sum(1 for s in steps if s["status"] in ("done", "skipped", "routed"))
+    if settled == len(steps) and status == "complete":
+        skipped = len(steps) - passing
+        outcome = "all passing" + (f" ({skipped} skipped)" if skipped else "")
     else:
         failed = sum(1 for s in steps if s["status"] == "failed")
         outcome = f"{passing}/{len(steps)} passing" + (f", {failed} failed" if failed else "") + f" ({status})"
     total = f"Total: {int(totals['tokens']):,} tokens, {retries} retr{'y' if retries == 1 else 'ies'}, {outcome}"
     if totals["cost_usd"]:
         total = total.replace(" tokens,", f" tokens, ${totals['cost_usd']:.4f},", 1)
-    lines.append(total)
+    return total
+
+
+def _audit_md(steps: Sequence[Mapping[str, Any]], totals: Mapping[str, Any], status: str, notes: Sequence[str]) -> str:
+    def cell(text: Any) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| # | step | status | attempts | tokens | cost (USD) | retry reasons |", "|---|---|---|---|---|---|---|"]
+    for i, s in enumerate(steps, start=1):
+        reasons = list(s.get("retry_reasons", ()))
+        if "gate" in s:
+            reasons.append(f"gate: {s['gate']['outcome']} by {s['gate']['resolved_by']}")
+        lines.append(f"| {i} | {cell(s['function'])} | {s['status']}{' (' + s['outcome'] + ')' if s.get('outcome') else ''} | "
+                     f"{s['attempts']} | {int(s['tokens']):,} | {s.get('cost_usd', 0.0):.4f} | {cell('; '.join(reasons))} |")
+    lines.append("")
+    lines.extend(f"- {n}" for n in notes)
+    lines.append(f"**{_total_line(steps, totals, status)}**")
     return "\n".join(lines)
 
 

@@ -76,7 +76,33 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_plan ON events(plan_id, seq);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    plan_id TEXT NOT NULL REFERENCES plans(plan_id),
+    label TEXT NOT NULL,
+    at REAL NOT NULL,
+    state TEXT NOT NULL,
+    PRIMARY KEY (plan_id, label)
+);
 """
+
+_ADDED_COLUMNS = (
+    # (table, column, declaration): columns added after the first release, so stores written
+    # by an older server open unchanged and gain them.
+    ("plans", "round", "INTEGER NOT NULL DEFAULT 0"),
+    ("plans", "extra_budget", "TEXT NOT NULL DEFAULT '{}'"),
+    ("plans", "pending_extension", "TEXT"),
+    ("plans", "close_reason", "TEXT"),
+    ("steps", "round_attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("steps", "slips", "INTEGER NOT NULL DEFAULT 0"),
+    ("steps", "retry_context", "TEXT"),
+    ("steps", "outcome", "TEXT"),
+    ("steps", "iterations", "TEXT NOT NULL DEFAULT '[]'"),
+    ("steps", "note", "TEXT"),
+    ("attempts", "charged_to", "TEXT"),
+    ("attempts", "reason", "TEXT"),
+    ("attempts", "kind", "TEXT NOT NULL DEFAULT 'work'"),
+    ("attempts", "round", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 
 def open_store(directory: Path) -> sqlite3.Connection:
@@ -91,6 +117,13 @@ def open_store(directory: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=30000")
     # Idempotent DDL; each statement commits on its own, so a concurrent first start is safe.
     conn.executescript(_SCHEMA)
+    for table, column, declaration in _ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            try:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError:  # a concurrent first start added it
+                pass
     return conn
 
 
