@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stratum._model import CallSpec, Message
+from stratum._runtime.model import CallSpec, Message
 from stratum.exceptions import ProviderError, ProviderHTTPError
 from stratum.providers import Anthropic, OpenAI
 from stratum.providers._batch import BatchRequest, batch_api, run_batch

@@ -44,9 +44,7 @@ def provider_for(kind: str, fake: FakeBatches) -> Any:
 
 
 async def batch(fn: Any, inputs: list[dict[str, Any]], **kwargs: Any) -> list[Success[Any] | Failure]:
-    from stratum._batch_runtime import batch_call
-
-    return await batch_call(fn, inputs, poll_interval=0.01, **kwargs)
+    return await fn.batch(inputs, poll_interval=0.01, **kwargs)
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic"])

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx2
 
-from stratum._model import CallSpec, Completion, Provider
+from stratum._runtime.model import CallSpec, Completion, Provider
 from stratum.exceptions import BudgetExceeded, ProviderError
 from stratum.providers._dialect import as_str, get_dict
 from stratum.providers._faults import is_transport_error, map_status, map_transport, scrub, should_retry

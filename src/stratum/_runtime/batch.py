@@ -16,7 +16,6 @@ concurrently, through the normal call path: same results, same records, online p
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -24,15 +23,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from stratum import _context
-from stratum._budget import Budget, Envelope, Reservation
-from stratum._compiler import Prompt, retry_messages
-from stratum._contracts import OutputError
-from stratum._ensure import run_ensure
-from stratum._executor import CallOutcome, _attempt, check_given, record_call, resolve_for, status_of  # pyright: ignore[reportPrivateUsage]
-from stratum._flows import new_id
-from stratum._model import CallSpec, Completion, Message, Usage
-from stratum._parallel import Failure, Success
+from stratum._compose.outcomes import Failure, Success
+from stratum._runtime import context as _context
+from stratum._runtime.attempts import resolve_for
+from stratum._runtime.budget import Budget, Envelope, Reservation
+from stratum._runtime.call import call, check_given
+from stratum._runtime.checks import run_ensure
+from stratum._runtime.contracts import OutputError
+from stratum._runtime.model import CallSpec, Completion, Message, Usage
+from stratum._runtime.prompt import Prompt, retry_messages
+from stratum._runtime.recording import CallTally, Recording, error_text, recording
+from stratum._runtime.routing import route_for
 from stratum.exceptions import (
     BudgetExceeded,
     ContentFilterError,
@@ -45,15 +46,51 @@ from stratum.exceptions import (
 from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate_parts
 from stratum.pricing._resolve import resolve_price
 from stratum.providers._batch import BatchOutcome, BatchRequest, batch_api, batch_price, run_batch
-from stratum.trace._records import AttemptOutcome, Status
+from stratum.trace import AttemptRecord
+from stratum.trace._records import AttemptOutcome
 
 if TYPE_CHECKING:
-    from stratum._decorators import InferFunction
-    from stratum._infer_spec import InferSpec
+    from stratum._runtime.decorators import InferFunction
+    from stratum._runtime.spec import InferSpec
     from stratum.pricing import Price
     from stratum.providers._registry import ResolvedModel
 
-__all__ = ("BatchRetry", "batch_call")
+__all__ = ("BatchRetry", "batch_calls")
+
+
+def _attempt(
+    number: int,
+    prompt_hash: str,
+    outcome: AttemptOutcome,
+    *,
+    completion: Completion | None = None,
+    usage: Usage | None = None,
+    cost: Decimal | None = None,
+    latency_ms: float = 0.0,
+    max_tokens: int | None = None,
+    violations: tuple[str, ...] = (),
+    error: BaseException | None = None,
+) -> AttemptRecord:
+    used = usage or Usage()
+    return AttemptRecord(
+        attempt=number,
+        prompt_hash=prompt_hash,
+        outcome=outcome,
+        input_tokens=used.input_tokens,
+        output_tokens=used.output_tokens,
+        cached_input_tokens=used.cached_input_tokens,
+        cache_write_tokens=used.cache_write_tokens,
+        reasoning_tokens=used.reasoning_tokens,
+        max_tokens=max_tokens,
+        cost_usd=cost,
+        latency_ms=latency_ms,
+        finish_reason=completion.finish_reason if completion is not None else None,
+        raw_output=completion.text if completion is not None else None,
+        violations=violations,
+        error=error_text(error),
+        response_model=completion.model if completion is not None else None,
+        request_id=completion.request_id if completion is not None else None,
+    )
 
 BatchRetry = Literal["batch", "online"]
 
@@ -63,18 +100,15 @@ class _Item:
 
     __slots__ = (
         "batch_ids", "bound", "env", "error", "index", "last_parse_failed", "last_text", "messages",
-        "attempt_hash", "outcome", "prompt", "record_id", "recorded", "reservation", "result", "started",
-        "started_at", "violations",
+        "attempt_hash", "outcome", "prompt", "rec", "recorded", "reservation", "result", "violations",
     )
 
-    def __init__(self, index: int, bound: dict[str, Any], env: Envelope | None) -> None:
+    def __init__(self, index: int, bound: dict[str, Any], env: Envelope | None, rec: Recording) -> None:
         self.index = index
         self.bound = bound
         self.env = env
-        self.outcome = CallOutcome()
-        self.record_id = new_id()
-        self.started_at = dt.datetime.now(dt.UTC)
-        self.started = time.monotonic()
+        self.rec = rec
+        self.outcome = rec.tally = CallTally()
         self.prompt: Prompt | None = None
         self.messages: tuple[Message, ...] = ()
         self.attempt_hash = ""
@@ -105,13 +139,11 @@ def _bind_all(spec: InferSpec, inputs: Sequence[Mapping[str, Any]]) -> list[dict
 
 async def _online(fn: InferFunction[..., Any], bound: list[dict[str, Any]], progress: Callable[[bool], None] | None) -> list[Success[Any] | Failure]:
     """Every item through the normal call path, concurrently."""
-    from stratum._call import call_infer
-
     results: list[Success[Any] | Failure | None] = [None] * len(bound)
 
     async def one(index: int) -> None:
         try:
-            results[index] = Success(await call_infer(fn, bound[index]))
+            results[index] = Success(await call(fn, bound[index]))
         except Exception as exc:
             results[index] = Failure(exc)
         if progress is not None:
@@ -132,7 +164,7 @@ def _item_budget(budget: Budget | None) -> Budget | None:
     return Budget(usd=budget.usd, tokens=budget.tokens, on_threshold=budget.on_threshold, thresholds=budget.thresholds)
 
 
-async def batch_call(
+async def batch_calls(
     fn: InferFunction[..., Any],
     inputs: Sequence[Mapping[str, Any]],
     *,
@@ -148,17 +180,21 @@ async def batch_call(
     bound = _bind_all(spec, inputs)
     if not bound:
         return []
-    from stratum._routing import route_for
-
     stub, override = route_for(fn)
-    composed = spec.cache != "none" or spec.quorum is not None or not spec.stable
-    if stub is not None or composed or getattr(fn, "_invoke_with", None) is not None:
+    if stub is not None or spec.composed or not _plain(fn):
         return await _online(fn, bound, progress)
     resolved = resolve_for(spec, override)
     api = batch_api(resolved.provider)
     if api is None:
         return await _online(fn, bound, progress)
     return await _Batch(spec, resolved, api, retry, poll_interval, max_poll_interval, progress).run(bound)
+
+
+def _plain(fn: InferFunction[..., Any]) -> bool:
+    """True unless a subclass (`@refine`) runs its own loop around the attempts."""
+    from stratum._runtime.decorators import InferFunction
+
+    return getattr(type(fn), "run") is getattr(InferFunction, "run")
 
 
 class _Batch:
@@ -196,7 +232,12 @@ class _Batch:
         items: list[_Item] = []
         for index, b in enumerate(bound):
             env = Envelope(item_budget, parent, flow_id=parent.flow_id if parent else None) if item_budget else parent
-            items.append(_Item(index, b, env))
+            rec = recording(
+                spec.qualname, bound=b, model=self.label, provider=self.resolved.provider_name,
+                opaque=spec.opaque_params, contract_hash=spec.output.hash,
+                meta={"batch": {"ids": [], "index": index, "api": self.api.name}},
+            )
+            items.append(_Item(index, b, env, rec))
         try:
             for item in items:
                 try:
@@ -208,6 +249,7 @@ class _Batch:
                     continue
                 item.prompt = spec.compile(item.bound)
                 item.messages, item.attempt_hash = item.prompt.messages, item.prompt.hash
+                item.rec.prompt_hash = item.prompt.hash
             for attempt in range(spec.retries + 1):
                 pending = [item for item in items if item.result is None]
                 if not pending:
@@ -222,37 +264,22 @@ class _Batch:
             raise
         finally:
             for item in items:
-                if item.env is not None and item.reservation is not None:
-                    item.env.release(item.reservation)
-                    item.reservation = None
+                await self._release(item)
                 if not item.recorded:
                     item.recorded = True
                     self._record(item)
 
     def _record(self, item: _Item) -> None:
-        spec = self.spec
-        error = item.error
-        status: Status = "ok" if isinstance(item.result, Success) else ("failed" if error is None else status_of(error))
-        if isinstance(item.result, Failure):
-            error = item.result.error
-        if status == "cancelled":
-            item.outcome.attempts.append(_attempt(len(item.outcome.attempts), item.attempt_hash, "cancelled"))
-        record_call(
-            record_id=item.record_id,
-            function=spec.qualname,
-            model=self.label,
-            provider=self.resolved.provider_name,
-            bound=item.bound,
-            opaque=spec.opaque_params,
-            outcome=item.outcome,
-            status=status,
-            error=None if status == "ok" else error,
-            prompt_hash=item.prompt.hash if item.prompt else "",
-            contract_hash=spec.output.hash,
-            started_at=item.started_at,
-            started=item.started,
-            meta={"batch": {"ids": list(item.batch_ids), "index": item.index, "api": self.api.name}},
-        )
+        rec = item.rec
+        rec.meta["batch"]["ids"] = list(item.batch_ids)
+        if isinstance(item.result, Success):
+            rec.output = item.result.value
+            rec.__exit__(None, None, None)
+            return
+        error = item.result.error if isinstance(item.result, Failure) else item.error
+        if error is None:
+            error = RuntimeError("the batch ended before this item ran")
+        rec.__exit__(type(error), error, None)
 
     async def _round(self, pending: list[_Item], attempt: int, online: bool, *, last: bool) -> None:
         spec, resolved = self.spec, self.resolved
@@ -270,10 +297,18 @@ class _Batch:
                     item.reservation = item.env.reserve(
                         input_tokens=est.reserved_input_tokens, max_tokens=max_tokens, price=price, model=self.label
                     )
+                    if item.env.shared:
+                        await item.env.reserve_shared(
+                            item.reservation, input_tokens=est.reserved_input_tokens, price=price, model=self.label
+                        )
                 except BudgetExceeded as exc:
-                    item.outcome.attempts.append(_attempt(attempt, item.attempt_hash, "budget", estimated=est.input_tokens, error=exc))
+                    await self._release(item)
+                    item.outcome.attempts.append(_attempt(attempt, item.attempt_hash, "budget", error=exc))
                     self._finish(item, Failure(exc))
                     continue
+                except BaseException:
+                    await self._release(item)
+                    raise
                 max_tokens = item.reservation.max_tokens
             call = CallSpec(
                 model=resolved.model,
@@ -314,7 +349,7 @@ class _Batch:
             # The whole batch failed (credentials, deadline, a refused file): every item with it.
             kind: AttemptOutcome = "budget" if isinstance(exc, BudgetExceeded) else "provider_error"
             for item in by_id.values():
-                self._release(item)
+                await self._release(item)
                 item.outcome.attempts.append(_attempt(attempt, item.attempt_hash, kind, error=exc))
                 self._finish(item, Failure(exc))
             return
@@ -322,7 +357,7 @@ class _Batch:
         for request in requests:
             item = by_id[request.custom_id]
             outcome = outcomes.get(request.custom_id)
-            self._judge(item, request.call, outcome, attempt, price, latency, last=last)
+            await self._judge(item, request.call, outcome, attempt, price, latency, last=last)
 
     async def _send_online(self, requests: list[BatchRequest]) -> dict[str, BatchOutcome]:
         outcomes: dict[str, BatchOutcome] = {}
@@ -341,12 +376,23 @@ class _Batch:
                 tg.start_soon(one, request)
         return outcomes
 
-    def _release(self, item: _Item) -> None:
-        if item.env is not None and item.reservation is not None:
-            item.env.release(item.reservation)
-        item.reservation = None
+    async def _release(self, item: _Item) -> None:
+        reservation, item.reservation = item.reservation, None
+        if item.env is not None and reservation is not None:
+            item.env.release(reservation)
+            if reservation.grant_id is not None:
+                await item.env.release_shared(reservation)
 
-    def _judge(
+    async def _settle(self, item: _Item, usage: Usage, cost: Decimal | None) -> None:
+        reservation, item.reservation = item.reservation, None
+        if item.env is None:
+            return
+        item.outcome.events.extend(item.env.settle(reservation, usage, cost))
+        if reservation is not None and reservation.grant_id is not None:
+            with anyio.CancelScope(shield=True):
+                item.outcome.events.extend(await item.env.settle_shared(reservation, usage, cost))
+
+    async def _judge(
         self, item: _Item, call: CallSpec, outcome: BatchOutcome | None, attempt: int, price: Price | None,
         latency: float, *, last: bool,
     ) -> None:
@@ -361,9 +407,7 @@ class _Batch:
             cost = price.cost(used) if used is not None and price is not None else None
             if used is not None:
                 item.outcome.charge(used, cost)
-            if item.env is not None:
-                item.outcome.events.extend(item.env.settle(item.reservation, used or Usage(), cost if used else Decimal(0)))
-            item.reservation = None
+            await self._settle(item, used or Usage(), cost if used else Decimal(0))
             item.outcome.attempts.append(
                 _attempt(attempt, item.attempt_hash, "provider_error", usage=used, cost=cost, latency_ms=latency,
                          max_tokens=call.max_tokens, error=error)
@@ -374,10 +418,7 @@ class _Batch:
         usage = completion.usage
         cost = price.cost(usage) if price is not None else None
         item.outcome.charge(usage, cost)
-        item.outcome.response_model = completion.model
-        if item.env is not None:
-            item.outcome.events.extend(item.env.settle(item.reservation, usage, cost))
-        item.reservation = None
+        await self._settle(item, usage, cost)
 
         def note(kind: AttemptOutcome, found: tuple[str, ...] = (), err: BaseException | None = None) -> None:
             item.outcome.attempts.append(
@@ -421,7 +462,6 @@ class _Batch:
             found = tuple(v for check in spec.ensures if (v := run_ensure(check, value, item.bound)) is not None)
             if not found:
                 note("ok")
-                item.outcome.output = value
                 self._finish(item, Success(value))
                 return
             note("violation", found)

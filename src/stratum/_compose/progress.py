@@ -59,7 +59,7 @@ def _want_bar(option: ProgressOption) -> bool:
         return True
     if option is not None:
         return False
-    from stratum._config import current_settings
+    from stratum._runtime.config import current_settings
 
     if current_settings().test_mode or "PYTEST_CURRENT_TEST" in os.environ:
         return False
@@ -76,7 +76,7 @@ class Tracker:
     """Counts a job's finished items and reports each step."""
 
     def __init__(self, label: str, total: int | None, option: ProgressOption) -> None:
-        from stratum._budget import current_budget
+        from stratum._runtime.budget import current_budget
 
         if option is not None and not isinstance(option, bool) and not callable(option):
             raise ConfigurationError(
