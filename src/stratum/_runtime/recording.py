@@ -215,6 +215,8 @@ class Recording(_Open):
         )
         if flow is not None:
             flow.record_ids.append(self.record_id)
+            if flow.progress is not None and self._scope is None:  # calls, not composed parents
+                flow.progress.step(self.status == "ok")
         emit(record)
 
 
