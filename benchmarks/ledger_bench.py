@@ -86,7 +86,7 @@ async def worker(args: argparse.Namespace) -> None:
     cpu0, wall0 = time.process_time(), time.perf_counter()
     results = await job(budget(args.key, args.usd), args.calls)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    records = stratum.trace.records()
+    records = [r for r in stratum.trace.records() if r.function.endswith("city")]
     ok = [r for r in records if r.status == "ok"]
     refused = sum(1 for r in results if not isinstance(r, Success) and isinstance(r.error, BudgetExceeded))  # type: ignore[attr-defined]
     spent = sum((r.cost_usd or Decimal(0)) for r in records)

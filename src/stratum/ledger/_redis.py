@@ -146,6 +146,7 @@ class RedisLedger:
             gives its reservations back this long after its last renewal. Live workers renew
             every `lease / 3` seconds, so a call may run longer than the lease.
         prefix: the prefix of every Redis key the ledger writes.
+        max_connections: connections per event loop; calls beyond wait for a free one.
 
     Example:
         ```python
@@ -155,7 +156,9 @@ class RedisLedger:
         ```
     """
 
-    def __init__(self, url: str, *, lease: float = 30.0, prefix: str = "stratum:ledger:") -> None:
+    def __init__(
+        self, url: str, *, lease: float = 30.0, prefix: str = "stratum:ledger:", max_connections: int = 16
+    ) -> None:
         if not isinstance(url, str) or not url.startswith(_SCHEMES):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise ConfigurationError(
                 f"ledger URL {url!r} is not a Redis URL; pass 'redis://host:port/db' "
@@ -163,7 +166,10 @@ class RedisLedger:
             )
         if not lease > 0:
             raise ConfigurationError(f"RedisLedger(lease={lease!r}): the lease must be a positive number of seconds")
+        if max_connections < 1:
+            raise ConfigurationError(f"RedisLedger(max_connections={max_connections!r}): pass 1 or more")
         self.url = url
+        self.max_connections = max_connections
         self.lease = float(lease)
         self.prefix = prefix
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
@@ -191,12 +197,17 @@ class RedisLedger:
         state = self._states.get(loop)
         if state is None:
             try:
-                from redis.asyncio import Redis
+                from redis.asyncio import BlockingConnectionPool, Redis
             except ImportError:
                 raise ConfigurationError(
                     "a Redis budget ledger needs the redis client: pip install 'stratum[redis]'"
                 ) from None
-            state = _LoopState(Redis.from_url(self.url))  # pyright: ignore[reportUnknownMemberType]
+            # A bounded pool that makes callers wait for a free connection: hundreds of calls in
+            # flight share a few connections instead of failing with "too many connections".
+            pool = BlockingConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
+                self.url, max_connections=self.max_connections, timeout=30
+            )
+            state = _LoopState(Redis.from_pool(pool))
             self._states[loop] = state
             state.closer = _close_at_loop_end(state)
             await state.closer.__anext__()
