@@ -161,7 +161,14 @@ def _item_budget(budget: Budget | None) -> Budget | None:
         return budget
     if budget.usd is None and budget.tokens is None:
         return None
-    return Budget(usd=budget.usd, tokens=budget.tokens, on_threshold=budget.on_threshold, thresholds=budget.thresholds)
+    return Budget(
+        usd=budget.usd,
+        tokens=budget.tokens,
+        on_threshold=budget.on_threshold,
+        thresholds=budget.thresholds,
+        ledger=budget.ledger,
+        key=budget.key,
+    )
 
 
 async def batch_calls(
