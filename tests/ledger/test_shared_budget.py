@@ -224,3 +224,13 @@ def test_trio_is_refused_clearly(redis_url: str, key: str) -> None:
 
     with pytest.raises(ConfigurationError, match="needs an asyncio event loop"):
         anyio.run(main, backend="trio")
+
+
+async def test_streaming_under_a_shared_budget_is_refused_clearly(redis_url: str, key: str) -> None:
+    @flow(budget=Budget(usd="1", ledger=redis_url, key=key))
+    async def job() -> None:
+        async with answer.stream(q="x") as s:
+            await s.result()
+
+    with use_model(model(1)), pytest.raises(ConfigurationError, match="streaming under a shared budget"):
+        await job()
