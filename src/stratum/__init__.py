@@ -24,6 +24,7 @@ from stratum.exceptions import (
     ContentFilterError,
     ConvergenceFailure,
     HITLTimeoutError,
+    LedgerError,
     NetworkBlockedError,
     ParallelValidationFailed,
     ParseFailure,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from stratum._compose.outcomes import Failure as Failure, Success as Success
     from stratum._compose.parallel import parallel as parallel
     from stratum._compose.probabilistic import Probabilistic as Probabilistic
+    from stratum._compose.progress import Progress as Progress
     from stratum._compose.race import race as race
     from stratum._compose.refine import refine as refine
     from stratum._media import Audio as Audio, Document as Document, Image as Image
@@ -85,6 +87,7 @@ _LAZY: MappingProxyType[str, str] = MappingProxyType(
         "InferStream": "stratum._runtime.streaming",
         "PendingReview": "stratum._compose.human",
         "Probabilistic": "stratum._compose.probabilistic",
+        "Progress": "stratum._compose.progress",
         "ReviewSink": "stratum._compose.human",
         "Success": "stratum._compose.outcomes",
         "TraceRecord": "stratum.trace",
@@ -125,6 +128,7 @@ _REHOMED = frozenset(
         "InferStream",
         "PendingReview",
         "Probabilistic",
+        "Progress",
         "ReviewSink",
         "Success",
         "Usage",
@@ -179,6 +183,7 @@ __all__ = (
     "Image",
     "InferFunction",
     "InferStream",
+    "LedgerError",
     "NetworkBlockedError",
     "ParallelValidationFailed",
     "ParseFailure",
@@ -186,6 +191,7 @@ __all__ = (
     "PostconditionFailed",
     "PreconditionFailed",
     "Probabilistic",
+    "Progress",
     "ProviderError",
     "ProviderHTTPError",
     "ProviderTimeout",

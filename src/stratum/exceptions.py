@@ -10,6 +10,7 @@ StratumError
  ├── PostconditionFailed          `ensure` still failed after every attempt
  ├── ParseFailure                 the output never parsed or validated against the contract
  ├── BudgetExceeded               an envelope axis (ms, usd, tokens) cannot fit the next step
+ ├── LedgerError                  a shared budget ledger (Redis) failed or cannot be reached
  ├── ConvergenceFailure           @refine ran out of iterations
  ├── ConsensusFailure             a quorum did not reach its threshold
  ├── ParallelValidationFailed     parallel(validate=...) rejected the results
@@ -51,6 +52,7 @@ __all__ = (
     "ContentFilterError",
     "ConvergenceFailure",
     "HITLTimeoutError",
+    "LedgerError",
     "NetworkBlockedError",
     "ParallelValidationFailed",
     "ParseFailure",
@@ -200,6 +202,10 @@ class BudgetExceeded(StratumError):
         self.limit = limit
         self.spent = spent
         self.partial: Any = partial
+
+
+class LedgerError(StratumError):
+    """A shared budget ledger failed or cannot be reached; the call was not sent (or not settled)."""
 
 
 class ConvergenceFailure(StratumError):

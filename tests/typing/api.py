@@ -15,8 +15,12 @@ from stratum import (
     Budget,
     Document,
     Envelope,
+    Failure,
     Image,
+    LedgerError,
     Probabilistic,
+    Progress,
+    Success,
     compute,
     contract,
     current_budget,
@@ -24,6 +28,7 @@ from stratum import (
     infer,
     opaque,
 )
+from stratum.ledger import LedgerState, RedisLedger
 from stratum.pricing import Price
 from stratum.testing import Reply, ScriptedModel, ToolCall, stub, use_model
 from stratum.trace import FlowRecord, TraceRecord
@@ -186,3 +191,35 @@ def mcp_engine_calls(engine: stratum.mcp.Engine) -> None:
     assert_type(engine.request_extension("p-1", {"tool_calls": 5}), dict[str, Any])
     assert_type(engine.audit("p-1", format="md"), dict[str, Any])
     assert_type(stratum.mcp.install(engine.root, clients=("claude", "codex")), list[str])
+
+
+async def scaling() -> None:
+    """Shared ledger, batch, progress."""
+    ledger = RedisLedger("redis://127.0.0.1:6379/0", lease=10)
+    shared = Budget(usd="5", tokens=1_000_000, ledger="redis://127.0.0.1:6379/0", key="team-a")
+    also_shared = Budget(usd=5, ledger=ledger, key="team-b")
+    with stratum.configure(ledger=ledger):
+        pass
+    state: LedgerState = await ledger.state("team-a")
+    assert_type(state.spent_usd, Decimal)
+    await ledger.reset("team-a")
+    results = await classify.batch([{"text": "x"}], retry="online", progress=False)
+    assert_type(results, list[Success[Sentiment] | Failure])
+
+    def report(p: Progress) -> None:
+        assert_type(p.done, int)
+        assert_type(p.remaining_usd, Decimal | None)
+
+    outcomes = await stratum.parallel(classify(text="a"), classify(text="b"), require=0, progress=report)
+    assert_type(outcomes, list[Success[Sentiment] | Failure])
+
+    @stratum.flow(budget=shared, progress=report)
+    async def job() -> int:
+        return 1
+
+    assert_type(await job(), int)
+    del also_shared
+    try:
+        pass
+    except LedgerError as exc:
+        del exc

@@ -14,9 +14,11 @@ from typing import Any, Literal, TypeVar, overload
 
 import anyio
 
+from stratum._compose.progress import ProgressOption, tracker
+
 from stratum._compose.outcomes import Failure, Success
 from stratum._runtime.recording import parent_recording
-from stratum.exceptions import ParallelValidationFailed
+from stratum.exceptions import ConfigurationError, ParallelValidationFailed
 
 __all__ = ("parallel", "run_branches")
 
@@ -66,7 +68,13 @@ async def _check(validate: Callable[[Any], Any] | None, results: Any) -> None:
         )
 
 
-async def run_branches(aws: Sequence[Awaitable[Any]], require: Require, validate: Callable[[Any], Any] | None, kind: str) -> Any:
+async def run_branches(
+    aws: Sequence[Awaitable[Any]],
+    require: Require,
+    validate: Callable[[Any], Any] | None,
+    kind: str,
+    progress: ProgressOption = False,
+) -> Any:
     n = len(aws)
     try:
         need = _needed(require, n)
@@ -81,6 +89,11 @@ async def run_branches(aws: Sequence[Awaitable[Any]], require: Require, validate
     outcomes: list[Success[Any] | Failure | None] = [None] * n
     successes: list[Any] = []
     errors: list[Exception] = []
+    try:
+        report = tracker(f"stratum.{kind}", n, progress)
+    except ConfigurationError:
+        _close_unstarted(aws)
+        raise
     with parent_recording(f"stratum.{kind}", meta={"kind": kind, "require": require, "branches": n}) as parent:
         try:
             async with anyio.create_task_group() as tg:
@@ -91,18 +104,26 @@ async def run_branches(aws: Sequence[Awaitable[Any]], require: Require, validate
                     except Exception as exc:  # noqa: BLE001 - cancellation (BaseException) must pass
                         outcomes[index] = Failure(exc)
                         errors.append(exc)
+                        if report is not None:
+                            report.step(False)
                         pending = n - len(successes) - len(errors)
                         if not collect_all and len(successes) + pending < need:
                             tg.cancel_scope.cancel()
                         return
                     outcomes[index] = Success(value)
                     successes.append(value)
+                    if report is not None:
+                        report.step(True)
                     if not collect_all and len(successes) >= need:
                         tg.cancel_scope.cancel()
 
+                if report is not None:
+                    report.__enter__()
                 for index, aw in enumerate(aws):
                     tg.start_soon(branch, index, aw)
         finally:
+            if report is not None:
+                report.__exit__(None, None, None)
             _close_unstarted(aws)
         parent.meta["succeeded"] = len(successes)
         parent.meta["failed"] = len(errors)
@@ -124,7 +145,12 @@ async def run_branches(aws: Sequence[Awaitable[Any]], require: Require, validate
 
 @overload
 async def parallel(
-    a1: Awaitable[T1], /, *, require: Literal["all"] = "all", validate: Callable[[tuple[T1]], Any] | None = None
+    a1: Awaitable[T1],
+    /,
+    *,
+    require: Literal["all"] = "all",
+    validate: Callable[[tuple[T1]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[T1]: ...
 @overload
 async def parallel(
@@ -134,6 +160,7 @@ async def parallel(
     *,
     require: Literal["all"] = "all",
     validate: Callable[[tuple[T1, T2]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[T1, T2]: ...
 @overload
 async def parallel(
@@ -144,6 +171,7 @@ async def parallel(
     *,
     require: Literal["all"] = "all",
     validate: Callable[[tuple[T1, T2, T3]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[T1, T2, T3]: ...
 @overload
 async def parallel(
@@ -155,6 +183,7 @@ async def parallel(
     *,
     require: Literal["all"] = "all",
     validate: Callable[[tuple[T1, T2, T3, T4]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[T1, T2, T3, T4]: ...
 @overload
 async def parallel(
@@ -167,21 +196,38 @@ async def parallel(
     *,
     require: Literal["all"] = "all",
     validate: Callable[[tuple[T1, T2, T3, T4, T5]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[T1, T2, T3, T4, T5]: ...
 @overload
 async def parallel(
-    *aws: Awaitable[T], require: Literal["all"] = "all", validate: Callable[[tuple[T, ...]], Any] | None = None
+    *aws: Awaitable[T],
+    require: Literal["all"] = "all",
+    validate: Callable[[tuple[T, ...]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> tuple[T, ...]: ...
 @overload
-async def parallel(*aws: Awaitable[T], require: Literal["any"], validate: Callable[[T], Any] | None = None) -> T: ...
+async def parallel(
+    *aws: Awaitable[T],
+    require: Literal["any"],
+    validate: Callable[[T], Any] | None = None,
+    progress: ProgressOption = None,
+) -> T: ...
 @overload
 async def parallel(
-    *aws: Awaitable[T], require: Literal[0], validate: Callable[[list[Success[T] | Failure]], Any] | None = None
+    *aws: Awaitable[T],
+    require: Literal[0],
+    validate: Callable[[list[Success[T] | Failure]], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> list[Success[T] | Failure]: ...
 @overload
-async def parallel(*aws: Awaitable[T], require: int, validate: Callable[[list[T]], Any] | None = None) -> list[T]: ...
 async def parallel(
-    *aws: Awaitable[Any], require: Require = "all", validate: Callable[[Any], Any] | None = None
+    *aws: Awaitable[T], require: int, validate: Callable[[list[T]], Any] | None = None, progress: ProgressOption = None
+) -> list[T]: ...
+async def parallel(
+    *aws: Awaitable[Any],
+    require: Require = "all",
+    validate: Callable[[Any], Any] | None = None,
+    progress: ProgressOption = None,
 ) -> Any:
     """Await several calls concurrently, all drawing from the current budget envelope.
 
@@ -202,9 +248,13 @@ async def parallel(
             returns `Success(value)` / `Failure(error)` per branch, in input order.
         validate: called with what would be returned (sync or async); a false result raises
             `ParallelValidationFailed`.
+        progress: a callable receiving a `stratum.Progress` (done, failed, spent, remaining
+            budget) after each branch ends; `True` for a progress bar on stderr (needs
+            `stratum[progress]`); `False` for nothing. Default: a bar only when stderr is a
+            terminal and no test is running.
 
     Raises:
         ParallelValidationFailed: `validate` rejected the results.
         ValueError: `require` is not "all", "any" or an int between 0 and the number of awaitables.
     """
-    return await run_branches(aws, require, validate, "parallel")
+    return await run_branches(aws, require, validate, "parallel", progress)

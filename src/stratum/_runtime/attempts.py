@@ -89,6 +89,10 @@ class _Attempt:
     cost: Decimal | None = None
     tool_round: int = 0
     live: LiveSpan | None = None  # the OpenTelemetry span of the request, ended with its record
+    hold: Reservation | None = None
+    """The reservation while it is also held in a shared ledger (closed after the attempt)."""
+    charged: tuple[Usage, Decimal | None] | None = None
+    """What the attempt was charged, to settle in the ledger too."""
 
     def record(
         self,
@@ -160,6 +164,7 @@ class _AttemptLoop:
         "rec",
         "resolved",
         "schema_overhead",
+        "shared",
         "spec",
         "tally",
         "tools",
@@ -181,6 +186,7 @@ class _AttemptLoop:
             Envelope(spec.budget, parent, flow_id=parent.flow_id if parent else None) if spec.budget else parent
         )
         self.tools: ToolRun | None = ToolRun(spec.tools, spec.max_tool_rounds, rec.record_id) if spec.tools else None
+        self.shared = self.env is not None and self.env.shared
 
     def reserve(self, number: int, messages: tuple[Message, ...], prompt_hash: str) -> _Attempt:
         """Estimate this attempt and reserve its worst case; `BudgetExceeded` before sending."""
@@ -346,7 +352,37 @@ class _AttemptLoop:
     def _settle_envelope(self, attempt: _Attempt, usage: Usage, cost: Decimal | None) -> None:
         if self.env is not None:
             self.tally.events.extend(self.env.settle(attempt.reservation, usage, cost))
+            if attempt.hold is not None:
+                attempt.charged = (usage, cost)
         attempt.reservation = None
+
+    async def _reserve_shared(self, attempt: _Attempt) -> None:
+        """Hold the attempt in the shared ledger too (the local reservation is already made)."""
+        assert self.env is not None and attempt.reservation is not None
+        try:
+            await self.env.reserve_shared(
+                attempt.reservation,
+                input_tokens=attempt.estimate.reserved_input_tokens,
+                price=self.price,
+                model=self.resolved.label,
+            )
+        except BaseException as exc:
+            self._release(attempt)
+            if isinstance(exc, BudgetExceeded):
+                self.tally.attempts.append(attempt.record("budget", error=exc))
+            raise
+        attempt.hold = attempt.reservation
+        attempt.max_tokens = attempt.reservation.max_tokens
+
+    async def _close_shared(self, attempt: _Attempt) -> None:
+        """Settle (or give back) the attempt's hold in the ledger, even when cancelled."""
+        hold, attempt.hold = attempt.hold, None
+        assert self.env is not None and hold is not None
+        with anyio.CancelScope(shield=True):
+            if attempt.charged is None:
+                await self.env.release_shared(hold)
+            else:
+                self.tally.events.extend(await self.env.settle_shared(hold, *attempt.charged))
 
     def _release(self, attempt: _Attempt) -> None:
         if self.env is not None and attempt.reservation is not None:
@@ -361,6 +397,8 @@ class _AttemptLoop:
         for number in range(self.spec.retries + 1):
             while True:  # one request per tool round; without tools, exactly one
                 attempt = self.reserve(number, messages, prompt_hash)
+                if self.shared and attempt.reservation is not None:
+                    await self._reserve_shared(attempt)
                 try:
                     completion = await self.send(attempt)
                     self.settle(attempt, completion)
@@ -370,6 +408,8 @@ class _AttemptLoop:
                     raise
                 finally:
                     self._release(attempt)  # cancelled mid-request: give the reservation back
+                    if attempt.hold is not None:
+                        await self._close_shared(attempt)
                 if self.tools is None or not completion.tool_calls or self.tools.exhausted():
                     break
                 messages = await self._tool_round(self.tools, attempt, completion)

@@ -7,6 +7,13 @@ concurrent calls inside one flow can never spend past its limits.
 
 All checks and updates of one envelope tree happen under that tree's lock and contain no
 `await`, so a reservation is atomic under asyncio, trio and threads alike.
+
+A budget with `ledger=` and `key=` is *shared*: its totals live in a ledger (Redis) that every
+process naming the same key draws from. Its envelopes still count locally what this run spent
+and holds (for the flow record), but the limits and thresholds are the ledger's: after the
+local reservation, `reserve_shared` holds the same attempt in the ledger in one atomic
+server-side step (possibly lowering the output cap), and `settle_shared` / `release_shared`
+close it there. Envelopes with no shared budget in their chain never touch any of this.
 """
 
 from __future__ import annotations
@@ -19,10 +26,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
 from stratum._runtime import context as _context
-from stratum.exceptions import BudgetExceeded, UnknownPriceError
+from stratum.exceptions import BudgetExceeded, ConfigurationError, UnknownPriceError
 
 if TYPE_CHECKING:
     from stratum._runtime.model import Usage
+    from stratum.ledger import RedisLedger
+    from stratum.ledger._redis import Account, Totals
     from stratum.pricing import Price
 
 __all__ = (
@@ -81,7 +90,7 @@ class Budget:
         ```
     """
 
-    __slots__ = ("first_marks", "ms", "on_threshold", "thresholds", "tokens", "usd")
+    __slots__ = ("first_marks", "key", "ledger", "ms", "on_threshold", "thresholds", "tokens", "usd")
 
     def __init__(
         self,
@@ -91,12 +100,34 @@ class Budget:
         *,
         on_threshold: Callable[[BudgetEvent], Any] | None = None,
         thresholds: Sequence[float] = (0.5, 0.8, 0.95),
+        ledger: str | RedisLedger | None = None,
+        key: str | None = None,
     ) -> None:
         _positive("ms", ms)
         _positive("usd", usd)
         _positive("tokens", tokens)
         if any(not 0 < t <= 1 for t in thresholds):
             raise ValueError(f"Budget(thresholds={thresholds!r}): each threshold must be in (0, 1]")
+        if ledger is not None and key is None:
+            raise ValueError(
+                "Budget(ledger=...) needs key='name': the name of the shared envelope every process draws from"
+            )
+        if key is not None:
+            if not isinstance(key, str) or not key or any(c in key for c in "{}"):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ValueError(f"Budget(key={key!r}): the key must be a non-empty string without braces")
+            if usd is None and tokens is None:
+                raise ValueError(
+                    f"Budget(key={key!r}) is shared through a ledger and needs a usd or tokens limit; "
+                    "add usd=... or tokens=..."
+                )
+        if isinstance(ledger, str):
+            from stratum.ledger import RedisLedger
+
+            ledger = RedisLedger(ledger)
+        self.ledger: RedisLedger | None = ledger
+        """Where a shared budget's totals live (None with a `key`: `configure(ledger=...)`)."""
+        self.key: str | None = key
+        """The shared envelope's name; None for a local budget."""
         self.ms: float | None = ms
         self.usd: Decimal | None = None if usd is None else Decimal(str(usd))
         self.tokens: int | None = tokens
@@ -125,6 +156,8 @@ class Budget:
 
     def __repr__(self) -> str:
         parts = [f"{k}={v!r}" for k, v in (("ms", self.ms), ("usd", self.usd), ("tokens", self.tokens)) if v is not None]
+        if self.key is not None:
+            parts.append(f"key={self.key!r}")
         return f"Budget({', '.join(parts)})"
 
 
@@ -134,7 +167,7 @@ _UNLIMITED = Budget()
 class Reservation:
     """Worst-case spending held in an envelope chain until the attempt settles."""
 
-    __slots__ = ("envelope", "max_tokens", "open", "tokens", "usd")
+    __slots__ = ("envelope", "grant_id", "max_tokens", "open", "tokens", "usd")
 
     def __init__(self, envelope: Envelope, usd: Decimal, tokens: int, max_tokens: int | None) -> None:
         self.envelope = envelope
@@ -142,6 +175,8 @@ class Reservation:
         self.tokens = tokens
         self.max_tokens = max_tokens
         self.open = True
+        self.grant_id: str | None = None
+        """The ledger's id of this reservation in the shared envelopes, while it is held there."""
 
 
 class Envelope:
@@ -167,9 +202,24 @@ class Envelope:
         self._nearest_deadline: float | None = min(deadlines) if deadlines else None
         self._caps_output = any(env.budget.usd is not None or env.budget.tokens is not None for env in self._chain)
         self._needs_price = any(env.budget.usd is not None for env in self._chain)
-        self._tracks_thresholds = bool(self.budget.thresholds) and self.budget.is_limited
+        # A shared envelope's thresholds are crossed in the ledger, once for every process.
+        self._tracks_thresholds = bool(self.budget.thresholds) and self.budget.is_limited and self.budget.key is None
         # Per axis, where the next threshold falls: most settlements compare and skip.
-        self._marks = self.budget.first_marks
+        self._marks = self.budget.first_marks if self._tracks_thresholds else None
+        self.ledger: RedisLedger | None = None
+        self.shared_totals: Totals | None = None
+        """The ledger's numbers for a shared envelope, as of this process's last ledger step."""
+        self.shared = parent.shared if parent is not None else False
+        """True when this envelope or an ancestor is shared through a ledger."""
+        if self.budget.key is not None:
+            self.ledger = self.budget.ledger or _default_ledger(self.budget.key)
+            self.shared = True
+        self._shared_chain: tuple[Envelope, ...] = tuple(env for env in self._chain if env.ledger is not None)
+        if len({id(env.ledger) for env in self._shared_chain}) > 1:
+            raise ConfigurationError(
+                "nested shared budgets must use the same ledger: "
+                + ", ".join(f"{env.budget.key!r} on {env.ledger!r}" for env in self._shared_chain)
+            )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -191,24 +241,43 @@ class Envelope:
 
     @property
     def remaining_usd(self) -> Decimal | None:
-        """USD left (limit − spent − reserved), or None without a `usd` limit."""
+        """USD left (limit − spent − reserved), or None without a `usd` limit.
+
+        For a shared envelope: what the ledger had left for every process at this process's
+        last reserve or settle.
+        """
         if self.budget.usd is None:
             return None
+        shared = self.shared_totals
+        if shared is not None:
+            from stratum.ledger._redis import usd_of
+
+            return self.budget.usd - usd_of(shared.spent_usd + shared.reserved_usd)
         return self.budget.usd - self.spent_usd - self.reserved_usd
 
     @property
     def remaining_tokens(self) -> int | None:
-        """Tokens left (limit − spent − reserved), or None without a `tokens` limit."""
+        """Tokens left (limit − spent − reserved), or None without a `tokens` limit (shared: as above)."""
         if self.budget.tokens is None:
             return None
+        shared = self.shared_totals
+        if shared is not None:
+            return self.budget.tokens - shared.spent_tokens - shared.reserved_tokens
         return self.budget.tokens - self.spent_tokens - self.reserved_tokens
 
     def _fractions(self) -> dict[Axis, float]:
         out: dict[Axis, float] = {}
+        shared = self.shared_totals
         if self.budget.usd is not None:
-            out["usd"] = float(self.spent_usd / self.budget.usd)
+            if shared is not None:
+                from stratum.ledger._redis import usd_of
+
+                out["usd"] = float(usd_of(shared.spent_usd) / self.budget.usd)
+            else:
+                out["usd"] = float(self.spent_usd / self.budget.usd)
         if self.budget.tokens is not None:
-            out["tokens"] = self.spent_tokens / self.budget.tokens
+            spent_tokens = shared.spent_tokens if shared is not None else self.spent_tokens
+            out["tokens"] = spent_tokens / self.budget.tokens
         if self.budget.ms is not None:
             out["ms"] = self.elapsed_ms / self.budget.ms
         return out
@@ -351,6 +420,110 @@ class Envelope:
                 callback(event)
         return [event for _, event in fired]
 
+    # -- shared envelopes (a ledger) ----------------------------------------------------------
+
+    def _accounts(self) -> list[Account]:
+        from stratum.ledger._redis import Account, nano
+
+        return [
+            Account(
+                env.budget.key or "",
+                None if env.budget.usd is None else nano(env.budget.usd, up=False),
+                env.budget.tokens,
+                env.budget.thresholds,
+            )
+            for env in self._shared_chain
+        ]
+
+    def _mirror(self, totals: Sequence[Totals]) -> None:
+        for env, numbers in zip(self._shared_chain, totals, strict=False):
+            env.shared_totals = numbers
+
+    async def reserve_shared(self, reservation: Reservation, *, input_tokens: int, price: Price | None, model: str) -> None:
+        """Hold `reservation` in the shared envelopes of the chain too (after `reserve`).
+
+        The ledger may lower the output cap to what is left across every process: the local
+        reservation shrinks with it. Raises `BudgetExceeded` when the shared envelopes cannot
+        fit the attempt; the caller then releases the local reservation.
+        """
+        from stratum.ledger._redis import nano
+
+        ledger = self._shared_chain[0].ledger
+        assert ledger is not None
+        grant = await ledger.reserve(
+            self._accounts(),
+            input_tokens=input_tokens,
+            max_tokens=reservation.max_tokens,
+            min_output=MIN_OUTPUT_TOKENS,
+            input_nano=0 if price is None else nano(price.worst_case(input_tokens, 0), up=True),
+            output_nano_per_token=None if price is None else float(price.output_per_mtok) * 1000,
+            model=model,
+        )
+        reservation.grant_id = grant.grant_id
+        self._mirror(grant.totals)
+        if grant.max_tokens is not None and (reservation.max_tokens is None or grant.max_tokens < reservation.max_tokens):
+            usd = price.worst_case(input_tokens, grant.max_tokens) if price is not None else Decimal(0)
+            tokens = input_tokens + grant.max_tokens
+            with self._lock:
+                if reservation.open:
+                    for env in reservation.envelope.chain():
+                        env.reserved_usd -= reservation.usd - usd
+                        env.reserved_tokens -= reservation.tokens - tokens
+                reservation.usd, reservation.tokens, reservation.max_tokens = usd, tokens, grant.max_tokens
+
+    async def settle_shared(self, reservation: Reservation, usage: Usage, cost: Decimal | None) -> list[BudgetEvent]:
+        """Close `reservation`'s shared hold and charge the actual usage there (after `settle`).
+
+        Returns the threshold events this settlement was the first, across every process, to
+        cross; each shared envelope's `on_threshold` is called with its own.
+        """
+        from stratum.ledger._redis import nano, usd_of
+
+        ledger = self._shared_chain[0].ledger
+        assert ledger is not None
+        grant_id, reservation.grant_id = reservation.grant_id, None
+        settled = await ledger.settle(
+            self._accounts(),
+            grant_id,
+            cost_nano=None if cost is None else nano(cost, up=True),
+            tokens=usage.total_tokens,
+        )
+        self._mirror(settled.totals)
+        events: list[BudgetEvent] = []
+        for crossed in settled.crossed:
+            env = self._shared_chain[crossed.index]
+            if crossed.axis == "usd":
+                spent: Decimal | int = usd_of(crossed.spent)
+                limit: Decimal | int = usd_of(crossed.limit)
+            else:
+                spent, limit = crossed.spent, crossed.limit
+            event = BudgetEvent(crossed.axis, crossed.threshold, crossed.spent / crossed.limit, spent, limit, env.flow_id)
+            env.events.append(event)
+            events.append(event)
+            if env.budget.on_threshold is not None:
+                env.budget.on_threshold(event)
+        return events
+
+    async def release_shared(self, reservation: Reservation) -> None:
+        """Give back `reservation`'s shared hold without charging (idempotent; survives cancellation).
+
+        If the ledger cannot be reached the hold is left to its lease, which gives it back.
+        """
+        import anyio
+
+        from stratum.exceptions import LedgerError
+
+        grant_id, reservation.grant_id = reservation.grant_id, None
+        if grant_id is None:
+            return
+        ledger = self._shared_chain[0].ledger
+        assert ledger is not None
+        with anyio.CancelScope(shield=True):
+            try:
+                self._mirror(await ledger.release(self._accounts(), grant_id))
+            except LedgerError:
+                pass
+
     def _cross_thresholds(self) -> list[BudgetEvent]:
         budget = self.budget
         # Cheap exit for the common case: no axis has reached its next uncrossed threshold.
@@ -403,6 +576,18 @@ class Envelope:
             f"<Envelope {self.budget!r} spent_usd={self.spent_usd} spent_tokens={self.spent_tokens} "
             f"reserved_usd={self.reserved_usd}>"
         )
+
+
+def _default_ledger(key: str) -> RedisLedger:
+    from stratum._runtime.config import current_settings
+
+    ledger = current_settings().ledger
+    if ledger is None:
+        raise ConfigurationError(
+            f"Budget(key={key!r}) names a shared envelope but no ledger is set; pass "
+            "Budget(..., ledger='redis://host:port/db') or call stratum.configure(ledger='redis://...')"
+        )
+    return ledger
 
 
 def current_budget() -> Envelope | None:

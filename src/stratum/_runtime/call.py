@@ -13,7 +13,7 @@ attempt loop, the composition options of its declaration (cache, quorum, samplin
 from __future__ import annotations
 
 import inspect
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +28,13 @@ from stratum._runtime.spec import InferSpec
 from stratum.exceptions import ConfigurationError, ParseFailure, PreconditionFailed, ScriptExhaustedError
 
 if TYPE_CHECKING:
+    from stratum._compose.outcomes import Failure, Success
+    from stratum._compose.progress import ProgressOption
+    from stratum._runtime.batch import BatchRetry
     from stratum._runtime.decorators import InferFunction
     from stratum._runtime.streaming import InferStream
 
-__all__ = ("attach", "call", "check_given", "open_stream", "run_stub", "start")
+__all__ = ("attach", "batch", "call", "check_given", "open_stream", "run_stub", "start")
 
 
 def start(fn: InferFunction[..., Any], bound: dict[str, Any]) -> Coroutine[Any, Any, Any]:
@@ -79,6 +82,28 @@ def open_stream(fn: InferFunction[..., Any], bound: dict[str, Any]) -> InferStre
         )
     check_given(fn.spec, bound)
     return InferStream(fn.spec, bound, model=model)
+
+
+async def batch(
+    fn: InferFunction[..., Any],
+    inputs: Sequence[Mapping[str, Any]],
+    *,
+    retry: BatchRetry = "batch",
+    poll_interval: float = 5.0,
+    progress: ProgressOption = None,
+) -> list[Success[Any] | Failure]:
+    """Many calls of `fn`: the provider's batch API when it has one, else each call online.
+
+    Each item is routed, checked and recorded like a call (see `stratum._runtime.batch`).
+    """
+    from stratum._compose.progress import tracker
+    from stratum._runtime.batch import batch_calls
+
+    report = tracker(f"{fn.spec.qualname}.batch", len(inputs), progress)
+    if report is None:
+        return await batch_calls(fn, inputs, retry=retry, poll_interval=poll_interval)
+    with report:
+        return await batch_calls(fn, inputs, retry=retry, poll_interval=poll_interval, progress=report.step)
 
 
 def attach(spec: InferSpec, bound: Mapping[str, Any], extra: Mapping[str, Any]) -> tuple[InferSpec, dict[str, Any]]:

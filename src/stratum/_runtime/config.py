@@ -18,6 +18,7 @@ from stratum.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from stratum._runtime.model import Provider
+    from stratum.ledger import RedisLedger
     from stratum.pricing import Price
     from stratum.trace import TraceSink
 
@@ -42,6 +43,8 @@ class Settings:
     test_mode: bool = False
     sample_n: int = 5
     prompt_cache: bool = False
+    ledger: RedisLedger | None = None
+    """Where budgets with `key=` and no `ledger=` keep their shared totals."""
 
 
 @functools.cache
@@ -84,11 +87,14 @@ def configure(
     test_mode: bool | None = None,
     sample_n: int | None = None,
     prompt_cache: bool | None = None,
+    ledger: str | RedisLedger | None = None,
 ) -> Configured:
     """Set defaults for every Stratum call made from this context.
 
     Arguments left as None keep their current value. `providers` and `prices` are merged into
     the current mappings; `trace_sinks` are added next to the in-memory sink, never replacing it.
+    `ledger` (a `redis://host:port/db` URL or a `stratum.ledger.RedisLedger`) is where budgets
+    declared with `key=` and no `ledger=` share their totals across processes.
 
     Example:
         ```python
@@ -137,6 +143,12 @@ def configure(
         changes["sample_n"] = sample_n
     if prompt_cache is not None:
         changes["prompt_cache"] = prompt_cache
+    if ledger is not None:
+        if isinstance(ledger, str):
+            from stratum.ledger import RedisLedger
+
+            ledger = RedisLedger(ledger)
+        changes["ledger"] = ledger
     new = replace(current, **changes)
     token = _context.settings_var().set(new)
     return Configured(token, new)

@@ -22,7 +22,9 @@ from stratum._runtime.streaming import StreamContext
 from stratum.exceptions import StratumCompileError
 
 if TYPE_CHECKING:
+    from stratum._compose.outcomes import Failure, Success
     from stratum._compose.probabilistic import Probabilistic
+    from stratum._compose.progress import ProgressOption
 
 __all__ = ("CheckFn", "InferFunction", "compute", "infer", "run")
 
@@ -89,6 +91,37 @@ class InferFunction(Generic[P, R]):
         """
         bound = self.spec.bind(args, kwargs)
         return StreamContext(lambda: _call.open_stream(self, bound))
+
+    async def batch(
+        self,
+        inputs: Sequence[Mapping[str, Any]],
+        *,
+        retry: Literal["batch", "online"] = "batch",
+        poll_interval: float = 5.0,
+        progress: ProgressOption = None,
+    ) -> list[Success[R] | Failure]:
+        """Run many calls at once through the provider's batch API, at the batch (half) price.
+
+        Example:
+            ```python
+            results = await classify.batch([{"text": t} for t in texts])
+            labels = [r.value.label for r in results if r.ok]
+            ```
+
+        Args:
+            inputs: one dict of keyword arguments per call.
+            retry: items whose output fails the contract or `ensure` (or that the provider
+                failed) are retried with only what failed, up to `retries`: in a follow-up
+                batch (`"batch"`) or online at full price (`"online"`).
+            poll_interval: seconds before the first status check; doubles up to 60 s.
+            progress: a callable receiving `stratum.Progress` after each item, `True` for a
+                terminal progress bar, `False` for nothing (default: a bar in a terminal only).
+
+        Returns:
+            `Success(value)` / `Failure(error)` per input, in input order; each item leaves its
+            own trace record. Models without a batch API (and stubs) run the items online.
+        """
+        return await _call.batch(self, inputs, retry=retry, poll_interval=poll_interval, progress=progress)
 
     def __repr__(self) -> str:
         return f"<infer {self.spec.qualname} -> {self.spec.output.name}>"

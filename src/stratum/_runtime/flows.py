@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar, overload
 
 from stratum._runtime import context as _context
+from stratum._compose.progress import ProgressOption, Tracker, tracker
 from stratum._runtime.budget import Budget, Envelope
 from stratum._runtime.recording import FlowRecording
 from stratum._util.ids import new_id
@@ -36,9 +37,13 @@ class FlowRun:
     record_ids: list[str] = field(default_factory=list[str])
     session_cache: dict[Any, Any] = field(default_factory=dict[Any, Any])
     review_ids: list[str] = field(default_factory=list[str])
+    progress: Tracker | None = None
+    """Counts the calls that finish inside this run, when progress is reported."""
 
 
-def _make_flow(fn: Callable[P, Awaitable[R]], budget: Budget | None) -> Callable[P, Coroutine[Any, Any, R]]:
+def _make_flow(
+    fn: Callable[P, Awaitable[R]], budget: Budget | None, progress: ProgressOption = None
+) -> Callable[P, Coroutine[Any, Any, R]]:
     if not inspect.iscoroutinefunction(fn):
         raise StratumCompileError(f"@flow {getattr(fn, '__qualname__', fn)!r}: flows must be `async def` functions")
     if budget is not None and not isinstance(budget, Budget):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -51,7 +56,13 @@ def _make_flow(fn: Callable[P, Awaitable[R]], budget: Budget | None) -> Callable
         run = FlowRun(name=name, parent=_context.current_flow(), envelope=env, budget=budget)
         env.flow_id = run.flow_id
         with FlowRecording(run, env, budget), _context.in_flow(run), _context.in_envelope(env):
-            return await fn(*args, **kwargs)
+            if progress is False or (progress is None and run.parent is not None):
+                return await fn(*args, **kwargs)
+            run.progress = tracker(name, None, progress)
+            if run.progress is None:
+                return await fn(*args, **kwargs)
+            with run.progress:
+                return await fn(*args, **kwargs)
 
     run_flow.__stratum_flow__ = True  # type: ignore[attr-defined]
     return run_flow
@@ -63,20 +74,26 @@ def flow(fn: Callable[P, Awaitable[R]], /) -> Callable[P, Coroutine[Any, Any, R]
 
 @overload
 def flow(
-    *, budget: Budget | None = None
+    *, budget: Budget | None = None, progress: ProgressOption = None
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Coroutine[Any, Any, R]]]: ...
 
 
-def flow(fn: Callable[P, Awaitable[R]] | None = None, /, *, budget: Budget | None = None) -> Any:
+def flow(
+    fn: Callable[P, Awaitable[R]] | None = None, /, *, budget: Budget | None = None, progress: ProgressOption = None
+) -> Any:
     """Mark an `async def` as a flow: one budget envelope and one `flow_id` for every call inside.
 
     Use it bare (`@flow`) or with a budget (`@flow(budget=Budget(usd="0.05"))`). Nested flows
     nest envelopes: spending inside is charged to every enclosing flow.
+
+    `progress` reports each call that ends inside the run (done, failed, spent, budget left):
+    a callable receiving a `stratum.Progress`, `True` for a bar on stderr, `False` for nothing.
+    By default an outermost flow draws a bar only when stderr is a terminal and no test runs.
     """
     if fn is not None:
-        return _make_flow(fn, budget)
+        return _make_flow(fn, budget, progress)
 
     def decorate(inner: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        return _make_flow(inner, budget)
+        return _make_flow(inner, budget, progress)
 
     return decorate

@@ -223,6 +223,8 @@ class Recording(_Open):
         )
         if flow is not None:
             flow.record_ids.append(self.record_id)
+            if flow.progress is not None and self._scope is None:  # calls, not composed parents
+                flow.progress.step(self.status == "ok")
         emit(record)
         if self._live is not None:
             end_call(self._live, record)

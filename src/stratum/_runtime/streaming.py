@@ -33,7 +33,7 @@ from stratum._runtime.model import Completion, Usage
 from stratum._runtime.partial import NOTHING, PartialParser
 from stratum._runtime.prompt import retry_messages
 from stratum._runtime.recording import CallTally, Recording, recording
-from stratum.exceptions import BudgetExceeded, ProviderError, StreamInterruptedError
+from stratum.exceptions import BudgetExceeded, ConfigurationError, ProviderError, StreamInterruptedError
 from stratum.pricing._estimate import count_text_tokens
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 from stratum.trace._records import AttemptOutcome, Stopped
@@ -344,6 +344,11 @@ class InferStream(Generic[R]):
             prompt = spec.compile(bound)
             rec.prompt_hash = prompt.hash
             loop = AttemptLoop(spec, bound, resolved, prompt, rec)
+            if loop.shared:
+                raise ConfigurationError(
+                    f"{spec.qualname}: streaming under a shared budget (Budget(key=...)) is not supported yet; "
+                    "call the function without .stream() or use a local budget for streamed calls"
+                )
             self._price = loop.price
             messages, prompt_hash = prompt.messages, prompt.hash
             verdict = Verdict()
