@@ -252,7 +252,7 @@ async def test_tool_calls_inside_a_flow_are_traced_under_the_call_in_the_audit(s
     assert "decide" in lines[0] and "└" not in lines[0]
     assert "└ lookup_order (tool, round 1)" in lines[1]
     assert "└ refund_window (tool, round 1)" in lines[2]
-    assert "3 steps, 1 attempts (0 retries)" in text
+    assert "3 steps, 1 attempt (0 retries)" in text
 
 
 def test_compute_keeps_its_plain_forms() -> None:
