@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import email.utils
 import json
-import re
 import time
 from collections.abc import Mapping
 from typing import Any, cast
 
 from stratum._runtime.model import Usage
+from stratum._util.secrets import is_secret_header
+from stratum._util.secrets import scrub as scrub_secrets
 from stratum.exceptions import (
     AuthenticationError,
     ProviderError,
@@ -38,28 +39,19 @@ NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 
-# Anything that looks like a credential: OpenAI/Anthropic/OpenRouter/Groq keys, Google API keys,
-# bearer tokens, and `key=` query parameters. Applied to every body and message we surface.
-_KEY_LIKE = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|gsk_[A-Za-z0-9]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
-    r"(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?<=[?&]key=)[^&\s\"']+)"
-)
 _MAX_BODY = 4000
 
 
 def scrub(text: str, secret: str | None = None) -> str:
     """Remove the provider's key and anything key-like from `text` (and cap its length)."""
-    if secret:
-        text = text.replace(secret, "[REDACTED]")
-    text = _KEY_LIKE.sub("[REDACTED]", text)
+    text = scrub_secrets(text, (secret,))
     if len(text) > _MAX_BODY:
         text = text[:_MAX_BODY] + "…"
     return text
 
 
 def _safe_headers(headers: Mapping[str, str], secret: str | None) -> dict[str, str]:
-    hidden = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "set-cookie"}
-    return {k.lower(): scrub(v, secret) for k, v in headers.items() if k.lower() not in hidden}
+    return {k.lower(): scrub(v, secret) for k, v in headers.items() if not is_secret_header(k)}
 
 
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

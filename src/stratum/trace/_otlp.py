@@ -411,7 +411,11 @@ class _OtlpBackend:
         if isinstance(partial, dict):
             fields = cast("dict[str, Any]", partial)
             if fields.get("rejectedSpans"):
-                log.warning("OTLP collector rejected %s span(s): %s", fields.get("rejectedSpans"), fields.get("errorMessage"))
+                log.warning(
+                    "OTLP collector rejected %s span(s): %s",
+                    fields.get("rejectedSpans"),
+                    scrub(str(fields.get("errorMessage"))),
+                )
 
     def note_dropped(self, count: int, reason: str | None, /) -> None:
         log.warning("stratum OtlpExporter dropped %d record(s)%s", count, f": {scrub(reason)}" if reason else "")

@@ -15,6 +15,7 @@ import threading
 import weakref
 from typing import Any, Generic, Protocol, Self, TypeVar
 
+from stratum._util.secrets import scrub
 from stratum.exceptions import ConfigurationError
 from stratum.trace._records import FlowRecord, TraceRecord
 
@@ -147,7 +148,7 @@ class Worker(Generic[ItemT]):
                     self._backend.write(items)
                 except Exception as exc:  # noqa: BLE001 - a sink never breaks a call
                     self._drop(len(items), f"{type(exc).__name__}: {exc}")
-                    log.warning("stratum trace sink %s lost %d record(s): %s", self._thread.name, len(items), exc)
+                    log.warning("stratum trace sink %s lost %d record(s): %s", self._thread.name, len(items), scrub(str(exc)))
                 else:
                     self.written += len(items)
             self._note_drops()
@@ -156,7 +157,7 @@ class Worker(Generic[ItemT]):
         try:
             self._backend.close()
         except Exception as exc:  # noqa: BLE001
-            log.warning("stratum trace sink %s failed to close: %s", self._thread.name, exc)
+            log.warning("stratum trace sink %s failed to close: %s", self._thread.name, scrub(str(exc)))
 
     def _note_drops(self) -> None:
         with self._lock:
