@@ -45,7 +45,8 @@ def test_model_strings_resolve_to_catalog_rows(provider: str, model: str, row: s
 @pytest.mark.parametrize("model", ["ollama:llama3.2", "vllm:meta-llama/Llama-3.3-70B-Instruct", "llamacpp:gpt-4o"])
 def test_local_providers_never_take_a_catalog_price(model: str) -> None:
     # Even a local model named like a hosted one: your hardware, your (zero) bill.
-    assert price_of(model) is None
+    price = price_of(model)
+    assert price == Price(0, 0) and not isinstance(price, CatalogPrice)
 
 
 def test_unknown_models_have_no_price() -> None:

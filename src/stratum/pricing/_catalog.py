@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from stratum._runtime.model import Usage
+from stratum._util.model_strings import is_local
 from stratum.pricing._price import Price
 
 if TYPE_CHECKING:
@@ -26,16 +27,12 @@ if TYPE_CHECKING:
     from genai_prices.types import Provider as CatalogProvider
 
 __all__ = (
-    "LOCAL_PROVIDERS",
     "CatalogPrice",
     "SnapshotInfo",
     "catalog_price",
+    "guess_provider",
     "snapshot_info",
 )
-
-LOCAL_PROVIDERS = frozenset({"ollama", "vllm", "llamacpp", "llama-cpp", "llama.cpp", "lmstudio", "local"})
-"""Providers that run on your own hardware: never priced from the catalog (declare them free
-with `configure(prices={"ollama:*": Price(0, 0)})`)."""
 
 _MILLION = Decimal(1_000_000)
 
@@ -289,7 +286,7 @@ def _lookup(provider: str, model: str) -> tuple[CatalogProvider, ModelInfo] | No
     """The catalog provider and model for `provider` + `model` (a pure function of the snapshot)."""
     from genai_prices.data_snapshot import find_provider_by_id
 
-    if not model or provider in LOCAL_PROVIDERS:
+    if not model or is_local(provider):
         return None
     providers = _providers()
     if provider:
@@ -360,6 +357,12 @@ def catalog_price(provider: str, model: str) -> CatalogPrice | None:
     (`ollama`, `vllm`, `llamacpp`...) never have a catalog price.
     """
     return _price_on(provider.strip().lower(), model.strip(), dt.datetime.now(dt.UTC).date())
+
+
+def guess_provider(model: str) -> str | None:
+    """The catalog's provider for a bare model name (`"gpt-4o"` -> `"openai"`), for error hints."""
+    found = _lookup("", model.strip())
+    return None if found is None else found[0].id
 
 
 @dataclass(frozen=True, slots=True)
