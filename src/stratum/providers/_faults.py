@@ -7,13 +7,12 @@ than by identity (no import of httpx 0.x is needed when it is not installed).
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Mapping
 from typing import Any, cast
 
 from stratum._runtime.model import Usage
+from stratum._util.backoff import retry_after_seconds
 from stratum._util.secrets import is_secret_header
 from stratum._util.secrets import scrub as scrub_secrets
 from stratum.exceptions import (
@@ -52,28 +51,6 @@ def scrub(text: str, secret: str | None = None) -> str:
 
 def _safe_headers(headers: Mapping[str, str], secret: str | None) -> dict[str, str]:
     return {k.lower(): scrub(v, secret) for k, v in headers.items() if not is_secret_header(k)}
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """The server's retry hint in seconds: `retry-after-ms`, `retry-after` seconds or HTTP date."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(float(raw_ms) / 1000, 0.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(raw)
-    if parsed is None:
-        return None
-    when = email.utils.mktime_tz(parsed)
-    return max(when - (time.time() if now is None else now), 0.0)
 
 
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:

@@ -25,6 +25,7 @@ import anyio
 import httpx2
 
 from stratum._runtime.model import CallSpec, Completion, Usage
+from stratum._util.backoff import Backoff
 from stratum.exceptions import BudgetExceeded, ConfigurationError, ProviderError
 from stratum.providers._dialect import Dialect
 from stratum.providers._faults import (
@@ -161,7 +162,7 @@ class _HTTPProvider:
         self._user_client = http_client
         self._transport = transport
         self._sleep: Sleep = sleep or anyio.sleep
-        self._jitter = jitter or random.random
+        self._delays = Backoff(_INITIAL_DELAY, _MAX_DELAY, jitter=jitter or random.random)
         self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
         self._urls: dict[str, Any] = {}
 
@@ -235,7 +236,7 @@ class _HTTPProvider:
         return parsed
 
     def _backoff(self, retry: int) -> float:
-        return min(_INITIAL_DELAY * 2.0**retry, _MAX_DELAY) * (1 - 0.25 * self._jitter())
+        return self._delays.delay(retry)
 
     def _timeout(self, call: CallSpec, deadline: float | None, started: float) -> dict[str, float]:
         if deadline is None:
