@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from stratum._runtime.model import Usage
 from stratum._util.backoff import retry_after_seconds
@@ -29,7 +29,9 @@ __all__ = (
     "map_status",
     "map_transport",
     "retry_after_seconds",
+    "safe_cause",
     "scrub",
+    "server_error",
     "should_retry",
 )
 
@@ -65,6 +67,45 @@ def should_retry(status: int, headers: Mapping[str, str]) -> bool:
     return status in _RETRY_STATUSES or status >= 500
 
 
+def safe_cause(exc: BaseException, secret: str | None) -> BaseException | None:
+    """`exc` when it is safe to chain (`raise ... from exc`), None when its text may hold a secret.
+
+    A transport error can quote what was sent: httpx's `Illegal header value b'Bearer sk-...'`
+    prints the key. A chained traceback shows the cause's message, so such a cause is dropped.
+    """
+    text = str(exc)
+    if "header" in text.lower() or scrub_secrets(text, (secret,)) != text:
+        return None
+    return exc
+
+
+def server_error(data: Mapping[str, Any], dialect: str) -> int | Literal[False] | None:
+    """For a 2xx body carrying `{"error": ...}` instead of a reply: the HTTP status it names
+    (`error.code` or `error.status` as 4xx/5xx; 500 when it gives only a message), False when it
+    gives nothing usable, and None when the body is not an error.
+
+    A body with a reply next to a null/empty `error` (OpenAI Responses) is not an error here.
+    """
+    error = data.get("error")
+    if not error or dialect == "openai-responses":
+        return None
+    if isinstance(error, dict):
+        fields = cast(dict[str, Any], error)
+        for key in ("code", "status"):
+            value = fields.get(key)
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
+            if type(value) is int and 400 <= value < 600:
+                return value
+        return 500 if _message_of(fields) else False
+    return 500 if isinstance(error, str) else False
+
+
+def _message_of(error: Mapping[str, Any]) -> str:
+    message = error.get("message")
+    return message if isinstance(message, str) else ""
+
+
 def _error_message(body: str) -> str:
     """The human part of a JSON error body (OpenAI, Anthropic and Google shapes), if any."""
     try:
@@ -76,8 +117,9 @@ def _error_message(body: str) -> str:
     obj = cast(dict[str, Any], data)
     error: Any = obj.get("error")
     if isinstance(error, dict):
-        message: Any = cast(dict[str, Any], error).get("message")
-        return message if isinstance(message, str) else ""
+        return _message_of(cast(dict[str, Any], error))
+    if isinstance(error, str):
+        return error
     message = obj.get("message")
     return message if isinstance(message, str) else ""
 
@@ -117,7 +159,8 @@ def map_status(
             retry_after=wait,
             **common,
         )
-    elif status in (401, 403):
+    elif status in (401, 403) or (status == 400 and "API_KEY_INVALID" in body):
+        # Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID
         error = AuthenticationError(
             f"{where} rejected the credentials (HTTP {status}): {detail}. Check the API key "
             "(and its permissions) for this provider",

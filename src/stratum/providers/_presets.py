@@ -18,7 +18,7 @@ from stratum._runtime.model import Provider
 from stratum._util.model_strings import LOCAL_SERVERS
 from stratum.providers._anthropic import Anthropic
 from stratum.providers._gemini import Gemini
-from stratum.providers._http import missing_key
+from stratum.providers._http import api_key
 from stratum.providers._openai import OpenAI, OpenAICompatible
 
 __all__ = ("BUILTIN_FACTORIES", "HOSTED_COMPATIBLE")
@@ -47,10 +47,7 @@ def _hosted(name: str) -> Callable[[], Provider]:
     env_var, base_url = HOSTED_COMPATIBLE[name]
 
     def make() -> Provider:
-        key = os.environ.get(env_var)
-        if not key:
-            raise missing_key(name, (env_var,))
-        return OpenAICompatible(base_url, api_key=key, name=name)
+        return OpenAICompatible(base_url, api_key=api_key(None, (env_var,), name), name=name)
 
     return make
 
