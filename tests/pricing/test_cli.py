@@ -51,7 +51,7 @@ def test_bare_model_names_get_the_same_answer_as_infer(capsys: pytest.CaptureFix
     with pytest.raises(ConfigurationError) as caught:
         stratum.run(hi())
     assert str(caught.value) in said
-    assert "has no provider; write 'openai:gpt-4o'" in said
+    assert "has no provider; write 'provider:model', e.g. 'openai:gpt-4o'" in said
 
 
 def test_check_lists_models_without_a_price(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -371,3 +371,130 @@ def test_the_demo_runs_against_a_local_server_for_free(
     assert "against ollama:llama3.2" in out and "Export moved to Reports." in out
     assert len(fault_server.requests) == 3
     assert all(r.cost_usd == Decimal(0) for r in trace.records())
+
+
+# -- what a call is charged when the reply's usage cannot be taken at its word ----------------
+
+
+def test_usage_of_retried_error_responses_stays_inside_the_reservation(fault_server: FaultServer) -> None:
+    greedy = {"prompt_tokens": 40_000, "completion_tokens": 40_000}  # the 500 claims far more than reserved
+    fault_server.script(
+        Fault(status=500, json={"error": {"message": "try again"}, "usage": greedy}),
+        Fault(json=chat_reply("fine", usage={"prompt_tokens": 50, "completion_tokens": 10})),
+    )
+    cap = Decimal("0.05")
+
+    @infer("Say something.", model="local:m", max_tokens=200)
+    def capped_call(topic: str) -> str: ...
+
+    @flow(budget=Budget(usd=cap))
+    async def capped() -> str:
+        return await capped_call(topic="x")
+
+    assert run_with(local(fault_server, sleep=_no_sleep), capped) == "fine"
+    (flow_record,) = trace.flows()
+    (record,) = trace.records()
+    assert flow_record.spent_usd is not None and flow_record.spent_usd <= cap
+    attempt = record.attempt_records[0]
+    assert attempt.fault_retries == 1 and attempt.input_tokens == 40_050  # reported, not hidden
+    # charged: the reply in full, the faults only up to the reservation
+    assert record.cost_usd == flow_record.spent_usd
+    assert record.cost_usd is not None and record.cost_usd < PRICE.cost(stratum.Usage(40_050, 40_010))
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+def test_a_reply_without_usage_is_charged_the_reserved_worst_case(fault_server: FaultServer) -> None:
+    fault_server.always(Fault(json=chat_reply("hello", no_usage=True)))
+
+    @infer("Say something.", model="local:m", max_tokens=100)
+    def unmetered(topic: str) -> str: ...
+
+    @flow(budget=Budget(usd="0.01"))
+    async def capped() -> str:
+        return await unmetered(topic="x")
+
+    assert run_with(local(fault_server), capped) == "hello"
+    (record,) = trace.records()
+    assert record.usage_estimated is True and record.attempt_records[0].usage_estimated is True
+    assert record.output_tokens == 100  # the output cap that was reserved
+    assert record.input_tokens >= record.attempt_records[0].estimated_input_tokens  # never less than sent
+    assert record.cost_usd is not None and record.cost_usd > 0
+    (flow_record,) = trace.flows()
+    assert flow_record.spent_usd == record.cost_usd
+
+
+def test_a_cap_stops_calls_to_a_server_that_never_reports_usage(fault_server: FaultServer) -> None:
+    fault_server.always(Fault(json=chat_reply("hello", no_usage=True)))
+    price = Price("1000", "1000")  # so the cap is reached in a few calls
+
+    @infer("Say something.", model="local:m", max_tokens=50)
+    def unmetered(topic: str) -> str: ...
+
+    @flow(budget=Budget(usd="1"))
+    async def many() -> int:
+        done = 0
+        for _ in range(100):
+            try:
+                await unmetered(topic="x")
+            except BudgetExceeded:
+                return done
+            done += 1
+        return done
+
+    with stratum.configure(providers={"local": local(fault_server)}, prices={"local:m": price}):
+        done = stratum.run(many())
+    assert 0 < done < 100
+    (flow_record,) = trace.flows()
+    assert flow_record.spent_usd is not None and flow_record.spent_usd <= Decimal("1")
+
+
+def test_without_a_budget_a_reply_without_usage_is_estimated_from_the_text(fault_server: FaultServer) -> None:
+    fault_server.always(Fault(json=chat_reply("one two three four five six seven eight", no_usage=True)))
+    assert run_with(local(fault_server), lambda: say(topic="x")) == "one two three four five six seven eight"
+    (record,) = trace.records()
+    assert record.usage_estimated and record.output_tokens >= 8 and record.input_tokens > 0
+
+
+def test_an_empty_answer_cut_at_the_limit_is_a_truncation_and_retried(fault_server: FaultServer) -> None:
+    fault_server.script(
+        Fault(json=chat_reply("", finish_reason="length")),
+        Fault(json=chat_reply("at last")),
+    )
+    assert run_with(local(fault_server), lambda: say(topic="x")) == "at last"
+    (record,) = trace.records()
+    assert [a.outcome for a in record.attempt_records] == ["truncated", "ok"]
+    assert "used up before any answer" in record.retry_reasons[0]
+
+
+def test_an_empty_answer_cut_every_time_fails_instead_of_returning_empty(fault_server: FaultServer) -> None:
+    fault_server.always(Fault(json=chat_reply("", finish_reason="length")))
+    with pytest.raises(stratum.ParseFailure):
+        run_with(local(fault_server), lambda: say(topic="x"))
+    assert trace.records()[-1].status == "failed"
+
+
+def test_anthropic_one_hour_cache_writes_are_billed_at_the_one_hour_rate(fault_server: FaultServer) -> None:
+    from tests._servers import anthropic_reply
+
+    usage = {
+        "input_tokens": 1_000,
+        "cache_creation_input_tokens": 10_000,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 100,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 10_000},
+    }
+    fault_server.always(Fault(json=anthropic_reply("cached", usage=usage)))
+    provider = Anthropic(api_key="sk-ant-test-000000000000", base_url=fault_server.url + "/v1", name="anthropic")
+
+    @infer("Say something.", model="anthropic:claude-sonnet-4-5")
+    def cached(topic: str) -> str: ...
+
+    with stratum.configure(providers={"anthropic": provider}):
+        assert stratum.run(cached(topic="x")) == "cached"
+    (record,) = trace.records()
+    # $3/MTok input, $6/MTok one-hour cache write, $15/MTok output (the five-minute rate is $3.75)
+    assert record.cost_usd == (1_000 * 3 + 10_000 * 6 + 100 * 15) / Decimal(1_000_000)
+    assert record.cache_write_tokens == 10_000

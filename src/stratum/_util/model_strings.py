@@ -71,5 +71,5 @@ def split_model_string(
             )
         return head, rest
     likely = guess(model) if guess is not None else None
-    hint = f"write {likely + ':' + model!r}" if likely else f"write 'provider:model', {_EXAMPLES}"
-    raise ConfigurationError(f"model string {model!r} has no provider; {hint}")
+    hint = f"e.g. {likely + ':' + model!r}" if likely else _EXAMPLES
+    raise ConfigurationError(f"model string {model!r} has no provider; write 'provider:model', {hint}")

@@ -38,9 +38,9 @@ _MILLION = Decimal(1_000_000)
 
 # genai-prices price keys, grouped by what our normalized `Usage` can report. Anything else a
 # row prices (audio, images, web searches...) never appears in a Stratum usage.
-# Our `Usage` has one cache-write count (no 5m/1h split), priced at `cache_write_mtok`, so the
-# 1h-TTL write rate never enters a cost and is not part of the ceiling either.
-_INPUT_KEYS = ("input_mtok", "cache_read_mtok", "cache_write_mtok")
+# Cache writes with a one-hour lifetime (`Usage.cache_write_1h_tokens`) are priced at
+# `cache_write_1h_mtok` where a row has it, so that rate is part of the ceiling too.
+_INPUT_KEYS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 _OUTPUT_KEYS = ("output_mtok", "output_reasoning_mtok")
 
 
@@ -145,6 +145,7 @@ class CatalogPrice(Price):
             and fee == 0
             and len(ceiling_prices) == 1
             and getattr(model_price, "output_reasoning_mtok", None) is None
+            and getattr(model_price, "cache_write_1h_mtok", None) is None
         )
         setattr_(self, "_exact_flat", flat)
         setattr_(self, "_own_rates", _own_rates(model_price) if len(ceiling_prices) == 1 else None)
@@ -191,7 +192,15 @@ class CatalogPrice(Price):
 
 # Price keys whose units a Stratum usage reports (the cache-write TTL variants are reported as 0).
 _OWN_KEYS = frozenset(
-    {"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok", "output_reasoning_mtok", "requests_kcount"}
+    {
+        "input_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",
+        "output_mtok",
+        "output_reasoning_mtok",
+        "requests_kcount",
+    }
 )
 
 
@@ -216,7 +225,7 @@ def _own_rates(model_price: ModelPrice) -> dict[str, _Rate] | None:
             rate = _rate(value)
             if rate is not None:
                 rates[key] = rate
-        elif unit.dimensions.get("family") == "tokens" and key not in ("cache_write_5m_mtok", "cache_write_1h_mtok"):
+        elif unit.dimensions.get("family") == "tokens" and key != "cache_write_5m_mtok":
             return None
     return rates
 
@@ -239,11 +248,14 @@ def _tiered_cost(rates: dict[str, _Rate], usage: Usage) -> Decimal:
 
     read = usage.cached_input_tokens if "cache_read_mtok" in rates else 0
     written = usage.cache_write_tokens if "cache_write_mtok" in rates else 0
+    # one-hour writes are a subset of the writes, at their own rate when the row has one
+    hour = min(usage.cache_write_1h_tokens, written) if "cache_write_1h_mtok" in rates else 0
     reasoning = usage.reasoning_tokens if "output_reasoning_mtok" in rates else 0
     total = (
         at("input_mtok", usage.input_tokens - read - written)
         + at("cache_read_mtok", read)
-        + at("cache_write_mtok", written)
+        + at("cache_write_mtok", written - hour)
+        + at("cache_write_1h_mtok", hour)
         + at("output_mtok", usage.output_tokens - reasoning)
         + at("output_reasoning_mtok", reasoning)
     )
@@ -258,6 +270,7 @@ def genai_usage(usage: Usage) -> object:
         input_tokens=usage.input_tokens,
         cache_read_tokens=usage.cached_input_tokens,
         cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
         output_tokens=usage.output_tokens,
         output_reasoning_tokens=usage.reasoning_tokens,
     )

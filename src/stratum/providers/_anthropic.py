@@ -45,12 +45,15 @@ def _usage(data: Mapping[str, Any]) -> Usage | None:
         return None
     read = usage_int(usage, "cache_read_input_tokens")
     write = usage_int(usage, "cache_creation_input_tokens")
+    # the split of cache writes by lifetime; one-hour writes cost more than five-minute ones
+    hour = usage_int(get_dict(usage, "cache_creation"), "ephemeral_1h_input_tokens")
     return Usage(
         input_tokens=usage_int(usage, "input_tokens") + read + write,
         output_tokens=usage_int(usage, "output_tokens"),
         cached_input_tokens=read,
         cache_write_tokens=write,
         reasoning_tokens=0,  # thinking is billed inside output_tokens and not reported apart
+        cache_write_1h_tokens=min(hour, write),
     )
 
 
@@ -130,10 +133,12 @@ class AnthropicDialect:
             text = json.dumps(tool_input, ensure_ascii=False)
         else:
             text = "".join(texts)
+        usage = _usage(data)
         return Completion(
             text=text,
             finish_reason=reason,
-            usage=_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "model"),
             request_id=headers.get("request-id") or as_str(data, "id"),
             refusal=refusal,

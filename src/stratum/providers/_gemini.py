@@ -106,10 +106,12 @@ class GeminiDialect:
             reason = "content_filter"
         else:
             reason = _FINISH.get(finish, "other")
+        usage = _usage(data)
         return Completion(
             text="".join(texts),
             finish_reason=reason,
-            usage=_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "modelVersion"),
             request_id=as_str(data, "responseId") or headers.get("x-request-id"),
             tool_calls=_tool_wire.gemini_decode_calls(parts) if call.tools else (),

@@ -559,4 +559,5 @@ def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None
         fault_retries=retries,
         fault_usage=fault_usage,
         tool_calls=completion.tool_calls,
+        usage_reported=completion.usage_reported,
     )

@@ -132,10 +132,12 @@ class OpenAIChatDialect:
             reason = "refusal"
         elif text and call.output_schema is not None and self._strict:
             text = drop_added_nulls(text, self._cache.get(call.output_schema, True))
+        usage = _chat_usage(data)
         return Completion(
             text=text,
             finish_reason=reason,
-            usage=_chat_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "model"),
             request_id=_request_id(data, headers),
             refusal=refusal,
@@ -244,10 +246,12 @@ class OpenAIResponsesDialect:
             reason = "tool_use"
         if text and reason == "stop" and call.output_schema is not None and self._strict:
             text = drop_added_nulls(text, self._cache.get(call.output_schema, True))
+        usage = _responses_usage(data)
         return Completion(
             text=text,
             finish_reason=reason,
-            usage=_responses_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "model"),
             request_id=_request_id(data, headers),
             refusal=refusal,
