@@ -79,6 +79,8 @@ class FaultServer:
 
     def __init__(self, default: Fault | None = None) -> None:
         self._faults: list[Fault] = []
+        self._cycle = False
+        self._turn = 0
         self._default = default or Fault(json=chat_reply('{"value": "ok"}'))
         self._lock = threading.Lock()
         self.requests: list[Received] = []
@@ -103,6 +105,15 @@ class FaultServer:
         """Answer the next requests with `faults` in order; the last one then repeats."""
         with self._lock:
             self._faults = list(faults)
+            self._cycle = False
+        return self
+
+    def cycle(self, *faults: Fault) -> FaultServer:
+        """Answer requests with `faults` in turn, over and over (e.g. a 500, then a 200, ...)."""
+        with self._lock:
+            self._faults = list(faults)
+            self._cycle = True
+            self._turn = 0
         return self
 
     def always(self, fault: Fault) -> FaultServer:
@@ -111,6 +122,9 @@ class FaultServer:
 
     def _next(self) -> Fault:
         with self._lock:
+            if self._cycle and self._faults:
+                self._turn += 1
+                return self._faults[(self._turn - 1) % len(self._faults)]
             if len(self._faults) > 1:
                 return self._faults.pop(0)
             return self._faults[0] if self._faults else self._default
@@ -148,7 +162,10 @@ class FaultServer:
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                try:
+                    body = await reader.readexactly(int(headers.get("content-length", "0")))
+                except asyncio.IncompleteReadError:
+                    return
                 with self._lock:
                     self.requests.append(Received(method, path, headers, body))
                 if not await self._answer(self._next(), writer):

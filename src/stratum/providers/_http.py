@@ -20,6 +20,7 @@ a server dripping its body a byte at a time cannot hold a call past its deadline
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import random
@@ -111,6 +112,16 @@ def api_key(explicit: str | None, env_vars: tuple[str, ...], provider: str) -> s
         if value:
             return check_key(value, provider=provider, source=var)
     raise missing_key(provider, env_vars)
+
+
+@functools.cache
+def _ssl_context() -> Any:
+    """One TLS context for every client Stratum makes.
+
+    Building one loads the CA bundle (~0.25 s of blocked event loop); each pool shard made
+    during a burst used to build its own, stalling every call in flight (and their deadlines).
+    """
+    return httpx2.create_ssl_context()
 
 
 def _loop_key() -> object:
@@ -217,6 +228,8 @@ class _HTTPProvider:
         self._delays = Backoff(_INITIAL_DELAY, _MAX_DELAY, jitter=opts.jitter or random.random)
         self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
         self._urls: dict[str, Any] = {}
+        if self._user_client is None and self._transport is None:
+            _ssl_context()  # built here, not on the event loop inside the first call's deadline
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -234,6 +247,7 @@ class _HTTPProvider:
             max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30.0
         )
         return httpx2.AsyncClient(
+            verify=_ssl_context(),
             limits=limits,
             timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
             transport=self._transport,
