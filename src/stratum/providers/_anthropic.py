@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError
 from stratum.providers import _tool_wire
-from stratum.providers._dialect import BadReply, as_str, get_dict, get_list, merged_turns, usage_int
+from stratum.providers._dialect import BadReply, as_str, get_dict, merged_turns, usage_int
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Options, Sleep, _HTTPProvider
 from stratum.providers._http import api_key as _api_key
 from stratum.providers._media_parts import anthropic_content, has_media

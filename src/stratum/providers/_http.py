@@ -463,7 +463,7 @@ class _HTTPProvider:
                     raise self._bad_reply(call, status, "an error object with no message", reply)
                 status = carried
             try:
-                usage = self._usage_of(data, content)
+                usage = self._usage_of(content, data)
             except BadReply as exc:
                 raise self._bad_reply(call, status, str(exc), None) from None
             total = usage if fault_usage is None else (fault_usage if usage is None else fault_usage + usage)
@@ -507,8 +507,9 @@ class _HTTPProvider:
 
         return stream_http(self, call)
 
-    def _usage_of(self, data: Any, body: bytes) -> Usage | None:
-        """The usage an error response reports (None when it reports none)."""
+    def _usage_of(self, body: bytes, data: Any = None) -> Usage | None:
+        """The usage an error response reports (None when it reports none); `data` is the body
+        already parsed, when it was."""
         if data is None:
             try:
                 data = json.loads(body)
