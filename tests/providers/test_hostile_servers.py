@@ -28,11 +28,17 @@ from stratum.exceptions import (
     ProviderError,
     ProviderHTTPError,
 )
-from stratum.cli import main
+from stratum.cli import build_parser, main
 from stratum.pricing import Price
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 from stratum.providers._http import MAX_RESPONSE_BYTES
 from tests._servers import Fault, FaultServer, chat_reply, gemini_reply
+
+# Import the CLI's lazily loaded modules at collection: pytest rewrites stratum's modules when
+# they are first imported, and CPython 3.11's AST validator can trip ("recursion depth
+# mismatch") when that first import happens late in a long session.
+build_parser()
+import stratum._demo  # noqa: E402, F401
 
 PRICE = Price("1", "2")
 SECRET = "sk-hostile-0123456789abcdefSECRET"
