@@ -45,7 +45,8 @@ def test_model_strings_resolve_to_catalog_rows(provider: str, model: str, row: s
 @pytest.mark.parametrize("model", ["ollama:llama3.2", "vllm:meta-llama/Llama-3.3-70B-Instruct", "llamacpp:gpt-4o"])
 def test_local_providers_never_take_a_catalog_price(model: str) -> None:
     # Even a local model named like a hosted one: your hardware, your (zero) bill.
-    assert price_of(model) is None
+    price = price_of(model)
+    assert price == Price(0, 0) and not isinstance(price, CatalogPrice)
 
 
 def test_unknown_models_have_no_price() -> None:
@@ -70,12 +71,25 @@ def test_tiered_rows_cost_exactly_and_reserve_the_dearest_applicable_tier() -> N
     assert price is not None and price.tiered
     assert price.cost(Usage(1_000, 1_000)) == (1_000 * 3 + 1_000 * 15) / Decimal(1_000_000)
     assert price.cost(Usage(300_000, 1_000)) == (300_000 * 6 + 1_000 * Decimal("22.5")) / Decimal(1_000_000)
-    # Small prompt: dearest input-side rate is the cache write ($3.75), output $15.
-    assert price.worst_case(1_000, 1_000) == (1_000 * Decimal("3.75") + 1_000 * 15) / Decimal(1_000_000)
-    # A prompt that may cross 200k reserves at the upper tier (cache write $7.50, output $22.50).
-    assert price.worst_case(300_000, 1_000) == (300_000 * Decimal("7.5") + 1_000 * Decimal("22.5")) / Decimal(
+    # Small prompt: dearest input-side rate is the one-hour cache write ($6), output $15.
+    assert price.worst_case(1_000, 1_000) == (1_000 * Decimal("6") + 1_000 * 15) / Decimal(1_000_000)
+    # A prompt that may cross 200k reserves at the upper tier (1h cache write $12, output $22.50).
+    assert price.worst_case(300_000, 1_000) == (300_000 * Decimal("12") + 1_000 * Decimal("22.5")) / Decimal(
         1_000_000
     )
+
+
+def test_one_hour_cache_writes_cost_the_one_hour_rate() -> None:
+    price = catalog_price("anthropic", "claude-sonnet-4-5")
+    assert price is not None
+    five_minutes = Usage(input_tokens=10_000, cache_write_tokens=8_000)
+    one_hour = Usage(input_tokens=10_000, cache_write_tokens=8_000, cache_write_1h_tokens=8_000)
+    mixed = Usage(input_tokens=10_000, cache_write_tokens=8_000, cache_write_1h_tokens=3_000)
+    assert price.cost(five_minutes) == (2_000 * 3 + 8_000 * Decimal("3.75")) / Decimal(1_000_000)
+    assert price.cost(one_hour) == (2_000 * 3 + 8_000 * 6) / Decimal(1_000_000)
+    assert price.cost(mixed) == (2_000 * 3 + 5_000 * Decimal("3.75") + 3_000 * 6) / Decimal(1_000_000)
+    # genai-prices agrees
+    assert price.cost(mixed) == genai_cost(price._info, price._provider, mixed)  # pyright: ignore[reportPrivateUsage]
 
 
 usages = st.builds(

@@ -27,8 +27,31 @@ def test_pricing_shows_tiers_and_cache_write(capsys: pytest.CaptureFixture[str])
 
 
 def test_pricing_of_an_unknown_model_says_which_override_to_set(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["pricing", "ollama:llama3.2"]) == 1
-    assert "configure(prices={'ollama:llama3.2': Price(" in capsys.readouterr().out
+    assert main(["pricing", "acme:secret-model"]) == 1
+    assert "configure(prices={'acme:secret-model': Price(" in capsys.readouterr().out
+
+
+def test_local_servers_are_free_unless_priced(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pricing", "ollama:llama3.2"]) == 0
+    out = capsys.readouterr().out
+    assert "input          $0 / MTok" in out and "a local server: free unless priced" in out
+
+
+def test_bare_model_names_get_the_same_answer_as_infer(capsys: pytest.CaptureFixture[str]) -> None:
+    import stratum
+    from stratum import infer
+    from stratum.exceptions import ConfigurationError
+
+    assert main(["pricing", "gpt-4o"]) == 2
+    said = capsys.readouterr().err
+
+    @infer("Say hi", model="gpt-4o")
+    def hi() -> str: ...
+
+    with pytest.raises(ConfigurationError) as caught:
+        stratum.run(hi())
+    assert str(caught.value) in said
+    assert "has no provider; write 'provider:model', e.g. 'openai:gpt-4o'" in said
 
 
 def test_check_lists_models_without_a_price(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,8 +69,8 @@ def test_check_lists_models_without_a_price(tmp_path: Path, capsys: pytest.Captu
     (tmp_path / "broken.py").write_text("def (:\n")  # unparsable files are skipped
     assert main(["pricing", "--check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "3 model string(s) found" not in out and "4 model string(s) found, 2 priced, 2 without a price" in out
-    assert "ollama:llama3.2" in out and "acme:secret-model" in out and "app.py:8" in out
+    assert "3 model string(s) found" not in out and "4 model string(s) found, 3 priced, 1 without a price" in out
+    assert "ollama:llama3.2" not in out and "acme:secret-model" in out and "app.py:8" in out
     assert "gpt-4.1-mini" not in out.split("without a price", 1)[1]
 
 

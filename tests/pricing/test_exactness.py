@@ -26,6 +26,7 @@ from stratum import (
     Budget,
     BudgetExceeded,
     Envelope,
+    ParseFailure,
     ProviderError,
     Usage,
     current_budget,
@@ -80,6 +81,10 @@ async def run_concurrently(n: int, budget: Budget, replies: list[Any], price: Pr
             counts["budget"] += 1
         except ProviderError:
             counts["error"] += 1
+        except ParseFailure:
+            # the budget cut max_tokens so low the scripted answer was cut to nothing: an
+            # empty answer at the output limit is a truncation, never an empty success
+            counts["truncated"] += 1
         else:
             counts["ok"] += 1
 
@@ -135,11 +140,11 @@ def check_exact(outcome: Outcome, n: int, *, usd: Decimal | None, tokens: int | 
         assert env.spent_tokens <= tokens
     # Refused calls never reached the model: what was sent is exactly ok + errors + cancelled.
     c = outcome.counts
-    assert outcome.sent == c["ok"] + c["error"] + outcome.hung_sent
+    assert outcome.sent == c["ok"] + c["error"] + c["truncated"] + outcome.hung_sent
     assert c["budget"] == n - outcome.sent
     statuses = Counter(r.status for r in records)
     assert statuses["cancelled"] == outcome.hung_sent
-    assert statuses["ok"] == c["ok"] and statuses["failed"] == c["budget"] + c["error"]
+    assert statuses["ok"] == c["ok"] and statuses["failed"] == c["budget"] + c["error"] + c["truncated"]
     refused = [r for r in records if r.status == "failed" and r.error and r.error.startswith("BudgetExceeded")]
     assert len(refused) == c["budget"]
     assert all(r.input_tokens == 0 and r.attempt_records[-1].outcome == "budget" for r in refused)

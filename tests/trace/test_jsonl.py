@@ -119,9 +119,11 @@ async def test_full_queue_drops_counts_and_notes_it_in_the_file(tmp_path: Path) 
 
 
 async def test_write_failure_never_reaches_the_call(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("x")
-    sink = JsonlSink(blocker / "trace.jsonl")  # its parent is a file: every write fails
+    folder = tmp_path / "gone"
+    sink = JsonlSink(folder / "trace.jsonl")
+    (folder / "trace.jsonl").unlink()
+    folder.rmdir()
+    folder.write_text("x")  # after the sink was made, its folder became a file: every write fails
     with stratum.configure(trace_sinks=[sink]):
         run = await run_triage()
     sink.flush()

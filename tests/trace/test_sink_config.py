@@ -69,3 +69,35 @@ async def test_a_broken_sink_never_breaks_a_call(tmp_path: Path) -> None:
     assert run.records[-1].status == "ok"
     good.close()
     assert len(load(good.path)[1]) == 2  # the sinks after it still got every record
+
+
+@pytest.mark.parametrize(
+    ("kind", "problem"),
+    [
+        ("jsonl", "parent-is-a-file"),
+        ("jsonl", "path-is-a-folder"),
+        ("sqlite", "parent-is-a-file"),
+        ("sqlite", "path-is-a-folder"),
+        ("sqlite", "not-a-database"),  # any file is a valid JSONL file to append to
+    ],
+)
+def test_a_sink_on_a_bad_path_is_a_configuration_error_naming_the_path(
+    tmp_path: Path, kind: str, problem: str
+) -> None:
+    from stratum.exceptions import ConfigurationError
+    from stratum.trace import SqliteSink
+
+    if problem == "parent-is-a-file":
+        (tmp_path / "file").write_text("x")
+        path = tmp_path / "file" / "traces.db"
+    elif problem == "path-is-a-folder":
+        path = tmp_path / "folder"
+        path.mkdir()
+    else:
+        path = tmp_path / "notes.txt"
+        path.write_text("these are not the records you are looking for\n" * 20)
+    make = JsonlSink if kind == "jsonl" else SqliteSink
+    with pytest.raises(ConfigurationError) as caught:
+        make(path)
+    message = str(caught.value)
+    assert str(path) in message and "cannot write" in message and "Pass a path" in message

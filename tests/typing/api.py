@@ -154,6 +154,9 @@ async def usage() -> None:
     audit: stratum.trace.Audit = stratum.trace.audit(flows, records)
     assert_type(audit.render("html"), str)
     assert_type(audit.to_dict(), dict[str, Any])
+    assert_type(records[0].usage_estimated, bool)
+    assert_type(records[0].attempt_records[0].usage_estimated, bool)
+    assert_type(stratum.Usage(100, 10, cache_write_tokens=50, cache_write_1h_tokens=50).cache_write_1h_tokens, int)
     del records, flows, audit
     async with classify.stream(text="x") as streamed:
         assert_type(streamed, stratum.InferStream[Sentiment])

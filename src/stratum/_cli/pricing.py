@@ -50,10 +50,16 @@ def _fmt(value: object) -> str:
 
 def _show(model: str) -> int:
     from stratum._runtime.config import current_settings
+    from stratum._util.model_strings import is_local
+    from stratum.exceptions import ConfigurationError
     from stratum.pricing._catalog import CatalogPrice, snapshot_info
     from stratum.pricing._resolve import price_of
 
-    price = price_of(model)
+    try:
+        price = price_of(model)  # the same parsing and lookup as @infer(model=...)
+    except ConfigurationError as exc:
+        print(f"stratum pricing: {exc}", file=sys.stderr)
+        return 2
     if price is None:
         print(
             f"{model}: no price known. Set one with stratum.configure(prices={{{model!r}: "
@@ -79,8 +85,12 @@ def _show(model: str) -> int:
             print(f"request fee    {_fmt(price.request_fee)} per request")
     else:
         prices = current_settings().prices
-        key = model if model in prices else f"{model.partition(':')[0]}:*"
-        print(f"source         stratum.configure(prices={{{key!r}: ...}})")
+        provider = model.partition(":")[0]
+        key = model if model in prices else f"{provider}:*"
+        if key not in prices and is_local(provider):
+            print(f"source         a local server: free unless priced with configure(prices={{{key!r}: ...}})")
+        else:
+            print(f"source         stratum.configure(prices={{{key!r}: ...}})")
     return 0
 
 
@@ -162,7 +172,7 @@ def _check(paths: list[Path]) -> int:
     if missing:
         print(
             "Set the missing ones with stratum.configure(prices={'provider:model': Price(input_per_mtok=..., "
-            "output_per_mtok=...)}), or 'provider:*' to price a whole provider (Price(0, 0) for local models)"
+            "output_per_mtok=...)}), or 'provider:*' to price a whole provider"
         )
         return 1
     if unreadable:

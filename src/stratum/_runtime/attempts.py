@@ -35,6 +35,7 @@ from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
 from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.prompt import Prompt, retry_messages
+from stratum._runtime.metering import charged_usage, within_reservation
 from stratum._runtime.recording import CallTally, Recording, error_text, recording, status_of
 from stratum._runtime.tools import ToolRun
 from stratum.exceptions import (
@@ -93,6 +94,7 @@ class _Attempt:
     """The reservation while it is also held in a shared ledger (closed after the attempt)."""
     charged: tuple[Usage, Decimal | None] | None = None
     """What the attempt was charged, to settle in the ledger too."""
+    estimated: bool = False
 
     def record(
         self,
@@ -126,6 +128,7 @@ class _Attempt:
             fault_retries=done.fault_retries if done is not None else 0,
             tool_round=self.tool_round,
             tool_calls=tool_calls,
+            usage_estimated=self.estimated,
         )
         if self.live is not None:
             end_attempt(self.live, record, done)
@@ -261,11 +264,19 @@ class _AttemptLoop:
             # BudgetExceeded here is the provider layer refusing to wait past the deadline (a
             # retry-after too long); usage its failed responses reported is still metered.
             used: Usage | None = getattr(exc, "usage", None)
+            if used is None and getattr(exc, "usage_unknown", False):
+                # the model answered but what it cost cannot be read: charge the worst case
+                used = charged_usage(attempt.estimate, attempt.reservation, "")
+                attempt.estimated = self.tally.estimated = True
             if used is not None:
+                cost = self.price.cost(used) if self.price is not None else None
+                # usage reported by failed responses is believed up to what was reserved
+                attempt.cost, tokens = within_reservation(attempt.reservation, cost, used.total_tokens)
                 attempt.usage = used
-                attempt.cost = self.price.cost(used) if self.price is not None else None
                 self.tally.charge(used, attempt.cost)
-            self._settle_envelope(attempt, used or Usage(), attempt.cost if used else Decimal(0))
+                self._settle_envelope(attempt, used, attempt.cost, tokens)
+            else:
+                self._settle_envelope(attempt, Usage(), Decimal(0))
             outcome: AttemptOutcome = "budget" if isinstance(exc, BudgetExceeded) else "provider_error"
             self.tally.attempts.append(attempt.record(outcome, error=exc))
             raise
@@ -273,17 +284,30 @@ class _AttemptLoop:
     def settle(self, attempt: _Attempt, completion: Completion) -> None:
         """Charge what the response reported, at the price of the model that answered."""
         attempt.completion = completion
-        usage = completion.usage if completion.fault_usage is None else completion.usage + completion.fault_usage
+        reply = completion.usage
+        if not completion.usage_reported:
+            # no usage in the reply: never free; the worst case reserved, or an estimate
+            reply = charged_usage(attempt.estimate, attempt.reservation, completion.text)
+            attempt.estimated = self.tally.estimated = True
+        faults = completion.fault_usage
+        usage = reply if faults is None else reply + faults
         price = self.price
         if completion.model and completion.model != self.resolved.model:
             resolved = self.resolved
             price = resolve_price(resolved.label, resolved.provider, resolved.provider_name, resolved.model, completion.model)
+        cost = price.cost(usage) if price is not None else None
+        tokens = usage.total_tokens
+        if faults is not None:
+            # Usage that retried error responses reported is believed only up to what was
+            # reserved: the reply itself is charged in full, the faults fill what is left.
+            floor = price.cost(reply) if price is not None else None
+            cost, tokens = within_reservation(attempt.reservation, cost, tokens, floor, reply.total_tokens)
         attempt.usage = usage
-        attempt.cost = price.cost(usage) if price is not None else None
-        self.tally.charge(usage, attempt.cost)
+        attempt.cost = cost
+        self.tally.charge(usage, cost)
         if price is not None and (usage.cached_input_tokens or usage.cache_write_tokens):
             self.tally.save(price.cache_savings(usage))
-        self._settle_envelope(attempt, usage, attempt.cost)
+        self._settle_envelope(attempt, usage, cost, tokens)
 
     def judge(self, attempt: _Attempt, completion: Completion) -> _Verdict:
         """Refusals and filtered outputs raise; otherwise parse, validate and run `ensure`."""
@@ -303,6 +327,14 @@ class _AttemptLoop:
                 provider=self.resolved.provider_name,
                 model=self.resolved.model,
             ))
+        if completion.finish_reason == "length" and not completion.text.strip():
+            # a reasoning model that spent the whole output budget thinking: not an empty answer
+            found = (
+                f"the output limit (max_tokens={attempt.max_tokens}) was used up before any answer was written; "
+                "answer directly and briefly",
+            )
+            self.tally.attempts.append(attempt.record("truncated", violations=found))
+            return _Verdict(violations=found, parse_failed=True)
         try:
             value = spec.output.parse(completion.text)
         except OutputError as exc:
@@ -349,9 +381,9 @@ class _AttemptLoop:
         self.tally.attempts.append(attempt.record(outcome, error=error))
         raise error
 
-    def _settle_envelope(self, attempt: _Attempt, usage: Usage, cost: Decimal | None) -> None:
+    def _settle_envelope(self, attempt: _Attempt, usage: Usage, cost: Decimal | None, tokens: int | None = None) -> None:
         if self.env is not None:
-            self.tally.events.extend(self.env.settle(attempt.reservation, usage, cost))
+            self.tally.events.extend(self.env.settle(attempt.reservation, usage, cost, tokens=tokens))
             if attempt.hold is not None:
                 attempt.charged = (usage, cost)
         attempt.reservation = None

@@ -396,13 +396,18 @@ class Envelope:
             env.reserved_usd -= reservation.usd
             env.reserved_tokens -= reservation.tokens
 
-    def settle(self, reservation: Reservation | None, usage: Usage, cost: Decimal | None) -> list[BudgetEvent]:
+    def settle(
+        self, reservation: Reservation | None, usage: Usage, cost: Decimal | None, *, tokens: int | None = None
+    ) -> list[BudgetEvent]:
         """Release `reservation` and charge the actual usage and cost to the whole chain.
+
+        `tokens` overrides the token count charged (default: the usage's input + output).
 
         Returns the threshold events this settlement crossed; each envelope's `on_threshold`
         is called with its events after the lock is released.
         """
         fired: list[tuple[Envelope, BudgetEvent]] = []
+        charged_tokens = usage.total_tokens if tokens is None else tokens
         with self._lock:
             if reservation is not None:
                 self._release_locked(reservation)
@@ -411,7 +416,7 @@ class Envelope:
                     env.unpriced_calls += 1
                 else:
                     env.spent_usd += cost
-                env.spent_tokens += usage.total_tokens
+                env.spent_tokens += charged_tokens
                 if env._tracks_thresholds:
                     fired.extend((env, event) for event in env._cross_thresholds())
         for env, event in fired:

@@ -28,7 +28,9 @@ class Usage:
     """Token usage of one model response, normalized across providers.
 
     `input_tokens` is the whole input including cached reads and cache writes;
-    `output_tokens` includes reasoning/thinking tokens. The other fields are subsets.
+    `output_tokens` includes reasoning/thinking tokens. The other fields are subsets;
+    `cache_write_1h_tokens` is the part of `cache_write_tokens` written with a one-hour
+    lifetime (Anthropic bills those at a higher rate than five-minute writes).
     """
 
     input_tokens: int = 0
@@ -36,6 +38,7 @@ class Usage:
     cached_input_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -49,6 +52,7 @@ class Usage:
             self.cached_input_tokens + other.cached_input_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
 
 
@@ -149,6 +153,8 @@ class Completion:
         fault_usage: usage reported by responses that were retried as faults (metered too).
         tool_calls: the tools the model asked to call (its `text` is then whatever it said
             alongside, often nothing).
+        usage_reported: False when the response said nothing about usage (`usage` is then
+            zero and the runtime charges its own estimate instead).
     """
 
     text: str
@@ -160,6 +166,7 @@ class Completion:
     fault_retries: int = 0
     fault_usage: Usage | None = None
     tool_calls: tuple[ToolCall, ...] = ()
+    usage_reported: bool = True
 
 
 @runtime_checkable

@@ -65,13 +65,15 @@ def error_text(exc: BaseException | None) -> str | None:
 class CallTally:
     """What one call's attempts added up to while it ran: attempts, usage, cost, budget events."""
 
-    __slots__ = ("attempts", "cache_savings", "cost", "events", "priced", "usage")
+    __slots__ = ("attempts", "cache_savings", "cost", "estimated", "events", "priced", "usage")
 
     def __init__(self) -> None:
         self.attempts: list[AttemptRecord] = []
         self.usage = Usage()
         self.cost = Decimal(0)
         self.priced = True
+        self.estimated = False
+        """True once some attempt's usage was Stratum's estimate (the reply reported none)."""
         self.events: list[BudgetEvent] = []
         self.cache_savings: Decimal | None = None
 
@@ -220,6 +222,7 @@ class Recording(_Open):
             meta=self.meta,
             cache_savings_usd=tally.cache_savings,
             stopped=self.stopped,
+            usage_estimated=tally.estimated,
         )
         if flow is not None:
             flow.record_ids.append(self.record_id)

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from stratum._runtime.model import Usage
+from stratum._util.model_strings import is_local
 from stratum.pricing._price import Price
 
 if TYPE_CHECKING:
@@ -26,24 +27,20 @@ if TYPE_CHECKING:
     from genai_prices.types import Provider as CatalogProvider
 
 __all__ = (
-    "LOCAL_PROVIDERS",
     "CatalogPrice",
     "SnapshotInfo",
     "catalog_price",
+    "guess_provider",
     "snapshot_info",
 )
-
-LOCAL_PROVIDERS = frozenset({"ollama", "vllm", "llamacpp", "llama-cpp", "llama.cpp", "lmstudio", "local"})
-"""Providers that run on your own hardware: never priced from the catalog (declare them free
-with `configure(prices={"ollama:*": Price(0, 0)})`)."""
 
 _MILLION = Decimal(1_000_000)
 
 # genai-prices price keys, grouped by what our normalized `Usage` can report. Anything else a
 # row prices (audio, images, web searches...) never appears in a Stratum usage.
-# Our `Usage` has one cache-write count (no 5m/1h split), priced at `cache_write_mtok`, so the
-# 1h-TTL write rate never enters a cost and is not part of the ceiling either.
-_INPUT_KEYS = ("input_mtok", "cache_read_mtok", "cache_write_mtok")
+# Cache writes with a one-hour lifetime (`Usage.cache_write_1h_tokens`) are priced at
+# `cache_write_1h_mtok` where a row has it, so that rate is part of the ceiling too.
+_INPUT_KEYS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 _OUTPUT_KEYS = ("output_mtok", "output_reasoning_mtok")
 
 
@@ -148,6 +145,7 @@ class CatalogPrice(Price):
             and fee == 0
             and len(ceiling_prices) == 1
             and getattr(model_price, "output_reasoning_mtok", None) is None
+            and getattr(model_price, "cache_write_1h_mtok", None) is None
         )
         setattr_(self, "_exact_flat", flat)
         setattr_(self, "_own_rates", _own_rates(model_price) if len(ceiling_prices) == 1 else None)
@@ -194,7 +192,15 @@ class CatalogPrice(Price):
 
 # Price keys whose units a Stratum usage reports (the cache-write TTL variants are reported as 0).
 _OWN_KEYS = frozenset(
-    {"input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok", "output_reasoning_mtok", "requests_kcount"}
+    {
+        "input_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",
+        "output_mtok",
+        "output_reasoning_mtok",
+        "requests_kcount",
+    }
 )
 
 
@@ -219,7 +225,7 @@ def _own_rates(model_price: ModelPrice) -> dict[str, _Rate] | None:
             rate = _rate(value)
             if rate is not None:
                 rates[key] = rate
-        elif unit.dimensions.get("family") == "tokens" and key not in ("cache_write_5m_mtok", "cache_write_1h_mtok"):
+        elif unit.dimensions.get("family") == "tokens" and key != "cache_write_5m_mtok":
             return None
     return rates
 
@@ -242,11 +248,14 @@ def _tiered_cost(rates: dict[str, _Rate], usage: Usage) -> Decimal:
 
     read = usage.cached_input_tokens if "cache_read_mtok" in rates else 0
     written = usage.cache_write_tokens if "cache_write_mtok" in rates else 0
+    # one-hour writes are a subset of the writes, at their own rate when the row has one
+    hour = min(usage.cache_write_1h_tokens, written) if "cache_write_1h_mtok" in rates else 0
     reasoning = usage.reasoning_tokens if "output_reasoning_mtok" in rates else 0
     total = (
         at("input_mtok", usage.input_tokens - read - written)
         + at("cache_read_mtok", read)
-        + at("cache_write_mtok", written)
+        + at("cache_write_mtok", written - hour)
+        + at("cache_write_1h_mtok", hour)
         + at("output_mtok", usage.output_tokens - reasoning)
         + at("output_reasoning_mtok", reasoning)
     )
@@ -261,6 +270,7 @@ def genai_usage(usage: Usage) -> object:
         input_tokens=usage.input_tokens,
         cache_read_tokens=usage.cached_input_tokens,
         cache_write_tokens=usage.cache_write_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
         output_tokens=usage.output_tokens,
         output_reasoning_tokens=usage.reasoning_tokens,
     )
@@ -289,7 +299,7 @@ def _lookup(provider: str, model: str) -> tuple[CatalogProvider, ModelInfo] | No
     """The catalog provider and model for `provider` + `model` (a pure function of the snapshot)."""
     from genai_prices.data_snapshot import find_provider_by_id
 
-    if not model or provider in LOCAL_PROVIDERS:
+    if not model or is_local(provider):
         return None
     providers = _providers()
     if provider:
@@ -360,6 +370,12 @@ def catalog_price(provider: str, model: str) -> CatalogPrice | None:
     (`ollama`, `vllm`, `llamacpp`...) never have a catalog price.
     """
     return _price_on(provider.strip().lower(), model.strip(), dt.datetime.now(dt.UTC).date())
+
+
+def guess_provider(model: str) -> str | None:
+    """The catalog's provider for a bare model name (`"gpt-4o"` -> `"openai"`), for error hints."""
+    found = _lookup("", model.strip())
+    return None if found is None else found[0].id
 
 
 @dataclass(frozen=True, slots=True)

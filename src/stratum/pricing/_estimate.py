@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stratum._runtime.model import CallSpec, Message
-from stratum.pricing._catalog import LOCAL_PROVIDERS
+from stratum._util.model_strings import is_local
 from stratum.pricing._encodings import encoding, encoding_name_for
 from stratum.pricing._media_tokens import media_tokens
 
@@ -140,7 +140,7 @@ def estimate_parts(
     schema_overhead: int = SCHEMA_OVERHEAD_TOKENS,
 ) -> Estimate:
     """`estimate` from the parts of a call, before the `CallSpec` exists (the executor's path)."""
-    name = None if provider in LOCAL_PROVIDERS else encoding_name_for(model)
+    name = None if provider and is_local(provider) else encoding_name_for(model)
     tokens = len(messages) * MESSAGE_OVERHEAD_TOKENS
     for m in messages:
         count = _fixed_text_tokens if m.role == "system" else count_text_tokens

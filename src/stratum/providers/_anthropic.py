@@ -7,16 +7,16 @@ Wire facts: WIRE.md §3. Usage: Anthropic reports cache reads and cache writes *
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError
 from stratum.providers import _tool_wire
-from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
-from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+from stratum.providers._dialect import BadReply, as_str, get_dict, merged_turns, usage_int
+from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Options, Sleep, _HTTPProvider
+from stratum.providers._http import api_key as _api_key
 from stratum.providers._media_parts import anthropic_content, has_media
 
 if TYPE_CHECKING:
@@ -43,14 +43,17 @@ def _usage(data: Mapping[str, Any]) -> Usage | None:
     usage = get_dict(data, "usage")
     if not usage:
         return None
-    read = as_int(usage, "cache_read_input_tokens")
-    write = as_int(usage, "cache_creation_input_tokens")
+    read = usage_int(usage, "cache_read_input_tokens")
+    write = usage_int(usage, "cache_creation_input_tokens")
+    # the split of cache writes by lifetime; one-hour writes cost more than five-minute ones
+    hour = usage_int(get_dict(usage, "cache_creation"), "ephemeral_1h_input_tokens")
     return Usage(
-        input_tokens=as_int(usage, "input_tokens") + read + write,
-        output_tokens=as_int(usage, "output_tokens"),
+        input_tokens=usage_int(usage, "input_tokens") + read + write,
+        output_tokens=usage_int(usage, "output_tokens"),
         cached_input_tokens=read,
         cache_write_tokens=write,
         reasoning_tokens=0,  # thinking is billed inside output_tokens and not reported apart
+        cache_write_1h_tokens=min(hour, write),
     )
 
 
@@ -107,7 +110,10 @@ class AnthropicDialect:
     def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
         texts: list[str] = []
         tool_input: Any = None
-        content = get_list(data, "content")
+        raw_content = data.get("content")
+        if not isinstance(raw_content, list):
+            raise BadReply(f"'content' is {'missing' if raw_content is None else 'a ' + type(raw_content).__name__}, where the reply should be")
+        content = cast(list[Any], raw_content)
         # with tools of the caller's own, only the contract's tool carries the output
         output_tool = call.output_name if call.tools and self._mode == "tool" else None
         for block in content:
@@ -127,10 +133,12 @@ class AnthropicDialect:
             text = json.dumps(tool_input, ensure_ascii=False)
         else:
             text = "".join(texts)
+        usage = _usage(data)
         return Completion(
             text=text,
             finish_reason=reason,
-            usage=_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "model"),
             request_id=headers.get("request-id") or as_str(data, "id"),
             refusal=refusal,
@@ -182,9 +190,7 @@ class Anthropic(_HTTPProvider):
                 f"structured_output must be 'native' or 'tool', got {structured_output!r}; pass "
                 "structured_output='tool' for models without native structured outputs"
             )
-        key = api_key or os.environ.get("ANTHROPIC_API_KEY")
-        if not key:
-            raise missing_key("Anthropic", ("ANTHROPIC_API_KEY",))
+        key = _api_key(api_key, ("ANTHROPIC_API_KEY",), "Anthropic")
         headers = {"x-api-key": key, "anthropic-version": anthropic_version}
         if beta:
             headers["anthropic-beta"] = ",".join(beta)
@@ -195,12 +201,14 @@ class Anthropic(_HTTPProvider):
             base_url=base_url or "https://api.anthropic.com/v1",
             headers=headers,
             secret=key,
-            http_client=http_client,
-            transport=transport,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            model=model,
-            price=price,
-            sleep=sleep,
-            jitter=jitter,
+            options=Options(
+                http_client=http_client,
+                transport=transport,
+                max_retries=max_retries,
+                max_concurrency=max_concurrency,
+                model=model,
+                price=price,
+                sleep=sleep,
+                jitter=jitter,
+            ),
         )

@@ -13,7 +13,26 @@ from typing import Any, Protocol, cast
 
 from stratum._runtime.model import CallSpec, Completion, Message, Usage
 
-__all__ = ("Dialect", "as_int", "as_str", "first", "get_dict", "get_list", "merged_turns")
+__all__ = (
+    "MAX_USAGE_TOKENS",
+    "BadReply",
+    "Dialect",
+    "as_int",
+    "as_str",
+    "first",
+    "get_dict",
+    "get_list",
+    "merged_turns",
+    "text_of",
+    "usage_int",
+)
+
+MAX_USAGE_TOKENS = 100_000_000
+"""A token count above this in one response is not believed (no model reads or writes that much)."""
+
+
+class BadReply(ValueError):
+    """A 2xx response whose shape a dialect cannot use (the endpoint maps it to `ProviderError`)."""
 
 
 class Dialect(Protocol):
@@ -73,6 +92,43 @@ def as_int(data: Any, key: str) -> int:
         if isinstance(value, float):
             return int(value)
     return 0
+
+
+def usage_int(data: Any, key: str) -> int:
+    """A token count: absent or null is 0; negative, fractional, NaN, infinite or absurd raises.
+
+    A usage figure is money: a negative count would refund a budget and an infinite one would
+    crash the arithmetic, so a server reporting one is misbehaving, not merely imprecise.
+    """
+    if not isinstance(data, dict):
+        return 0
+    value: Any = cast(dict[str, Any], data).get(key)
+    if type(value) is int and 0 <= value <= MAX_USAGE_TOKENS:
+        return value
+    if value is None:
+        return 0
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_USAGE_TOKENS:
+        return int(value)
+    raise BadReply(f"impossible usage {key}={value!r} (token counts are whole numbers from 0 to {MAX_USAGE_TOKENS:,})")
+
+
+def text_of(content: Any, where: str) -> str:
+    """Message content as text: a string, null (""), or a list of parts with `text` fields."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        texts: list[str] = []
+        for part in cast(list[Any], content):
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                text: Any = cast(dict[str, Any], part).get("text")
+                if isinstance(text, str):
+                    texts.append(text)
+        return "".join(texts)
+    raise BadReply(f"{where} is a {type(content).__name__} ({str(content)[:40]}), not text")
 
 
 def as_str(data: Any, key: str) -> str | None:

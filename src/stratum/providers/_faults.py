@@ -7,14 +7,14 @@ than by identity (no import of httpx 0.x is needed when it is not installed).
 
 from __future__ import annotations
 
-import email.utils
 import json
-import re
-import time
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from stratum._runtime.model import Usage
+from stratum._util.backoff import retry_after_seconds
+from stratum._util.secrets import is_secret_header
+from stratum._util.secrets import scrub as scrub_secrets
 from stratum.exceptions import (
     AuthenticationError,
     ProviderError,
@@ -29,7 +29,9 @@ __all__ = (
     "map_status",
     "map_transport",
     "retry_after_seconds",
+    "safe_cause",
     "scrub",
+    "server_error",
     "should_retry",
 )
 
@@ -38,50 +40,19 @@ NEVER_RETRY = frozenset({400, 401, 403, 404, 422})
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 
-# Anything that looks like a credential: OpenAI/Anthropic/OpenRouter/Groq keys, Google API keys,
-# bearer tokens, and `key=` query parameters. Applied to every body and message we surface.
-_KEY_LIKE = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|gsk_[A-Za-z0-9]{8,}|AIza[0-9A-Za-z_\-]{20,}|"
-    r"(?i:bearer)\s+[A-Za-z0-9._\-]{8,}|(?<=[?&]key=)[^&\s\"']+)"
-)
 _MAX_BODY = 4000
 
 
 def scrub(text: str, secret: str | None = None) -> str:
     """Remove the provider's key and anything key-like from `text` (and cap its length)."""
-    if secret:
-        text = text.replace(secret, "[REDACTED]")
-    text = _KEY_LIKE.sub("[REDACTED]", text)
+    text = scrub_secrets(text, (secret,))
     if len(text) > _MAX_BODY:
         text = text[:_MAX_BODY] + "…"
     return text
 
 
 def _safe_headers(headers: Mapping[str, str], secret: str | None) -> dict[str, str]:
-    hidden = {"authorization", "x-api-key", "x-goog-api-key", "api-key", "cookie", "set-cookie"}
-    return {k.lower(): scrub(v, secret) for k, v in headers.items() if k.lower() not in hidden}
-
-
-def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """The server's retry hint in seconds: `retry-after-ms`, `retry-after` seconds or HTTP date."""
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms:
-        try:
-            return max(float(raw_ms) / 1000, 0.0)
-        except ValueError:
-            pass
-    raw = headers.get("retry-after")
-    if not raw:
-        return None
-    try:
-        return max(float(raw), 0.0)
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(raw)
-    if parsed is None:
-        return None
-    when = email.utils.mktime_tz(parsed)
-    return max(when - (time.time() if now is None else now), 0.0)
+    return {k.lower(): scrub(v, secret) for k, v in headers.items() if not is_secret_header(k)}
 
 
 def should_retry(status: int, headers: Mapping[str, str]) -> bool:
@@ -96,6 +67,45 @@ def should_retry(status: int, headers: Mapping[str, str]) -> bool:
     return status in _RETRY_STATUSES or status >= 500
 
 
+def safe_cause(exc: BaseException, secret: str | None) -> BaseException | None:
+    """`exc` when it is safe to chain (`raise ... from exc`), None when its text may hold a secret.
+
+    A transport error can quote what was sent: httpx's `Illegal header value b'Bearer sk-...'`
+    prints the key. A chained traceback shows the cause's message, so such a cause is dropped.
+    """
+    text = str(exc)
+    if "header" in text.lower() or scrub_secrets(text, (secret,)) != text:
+        return None
+    return exc
+
+
+def server_error(data: Mapping[str, Any], dialect: str) -> int | Literal[False] | None:
+    """For a 2xx body carrying `{"error": ...}` instead of a reply: the HTTP status it names
+    (`error.code` or `error.status` as 4xx/5xx; 500 when it gives only a message), False when it
+    gives nothing usable, and None when the body is not an error.
+
+    A body with a reply next to a null/empty `error` (OpenAI Responses) is not an error here.
+    """
+    error = data.get("error")
+    if not error or dialect == "openai-responses":
+        return None
+    if isinstance(error, dict):
+        fields = cast(dict[str, Any], error)
+        for key in ("code", "status"):
+            value = fields.get(key)
+            if isinstance(value, str) and value.isdigit():
+                value = int(value)
+            if type(value) is int and 400 <= value < 600:
+                return value
+        return 500 if _message_of(fields) else False
+    return 500 if isinstance(error, str) else False
+
+
+def _message_of(error: Mapping[str, Any]) -> str:
+    message = error.get("message")
+    return message if isinstance(message, str) else ""
+
+
 def _error_message(body: str) -> str:
     """The human part of a JSON error body (OpenAI, Anthropic and Google shapes), if any."""
     try:
@@ -107,8 +117,9 @@ def _error_message(body: str) -> str:
     obj = cast(dict[str, Any], data)
     error: Any = obj.get("error")
     if isinstance(error, dict):
-        message: Any = cast(dict[str, Any], error).get("message")
-        return message if isinstance(message, str) else ""
+        return _message_of(cast(dict[str, Any], error))
+    if isinstance(error, str):
+        return error
     message = obj.get("message")
     return message if isinstance(message, str) else ""
 
@@ -148,7 +159,8 @@ def map_status(
             retry_after=wait,
             **common,
         )
-    elif status in (401, 403):
+    elif status in (401, 403) or (status == 400 and "API_KEY_INVALID" in body):
+        # Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID
         error = AuthenticationError(
             f"{where} rejected the credentials (HTTP {status}): {detail}. Check the API key "
             "(and its permissions) for this provider",

@@ -7,7 +7,6 @@ candidates + thoughts (DESIGN §9). Absent counts are 0.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -15,8 +14,9 @@ from urllib.parse import quote
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.providers import _tool_wire
-from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
-from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+from stratum.providers._dialect import BadReply, as_str, first, get_dict, get_list, merged_turns, usage_int
+from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Options, Sleep, _HTTPProvider
+from stratum.providers._http import api_key as _api_key
 from stratum.providers._media_parts import gemini_content, has_media
 
 if TYPE_CHECKING:
@@ -40,12 +40,12 @@ def _usage(data: Mapping[str, Any]) -> Usage | None:
     meta = get_dict(data, "usageMetadata")
     if not meta:
         return None
-    thoughts = as_int(meta, "thoughtsTokenCount")
+    thoughts = usage_int(meta, "thoughtsTokenCount")
     return Usage(
         # tool-use prompt tokens are input the model read (and are billed as input)
-        input_tokens=as_int(meta, "promptTokenCount") + as_int(meta, "toolUsePromptTokenCount"),
-        output_tokens=as_int(meta, "candidatesTokenCount") + thoughts,
-        cached_input_tokens=as_int(meta, "cachedContentTokenCount"),
+        input_tokens=usage_int(meta, "promptTokenCount") + usage_int(meta, "toolUsePromptTokenCount"),
+        output_tokens=usage_int(meta, "candidatesTokenCount") + thoughts,
+        cached_input_tokens=usage_int(meta, "cachedContentTokenCount"),
         cache_write_tokens=0,
         reasoning_tokens=thoughts,
     )
@@ -100,14 +100,18 @@ class GeminiDialect:
         reason: FinishReason
         if not candidates and as_str(get_dict(data, "promptFeedback"), "blockReason"):
             reason = "content_filter"  # the prompt itself was blocked: no candidates at all
+        elif not candidates:
+            raise BadReply("'candidates' is missing or empty and no block reason is given")
         elif finish in _FILTERED:
             reason = "content_filter"
         else:
             reason = _FINISH.get(finish, "other")
+        usage = _usage(data)
         return Completion(
             text="".join(texts),
             finish_reason=reason,
-            usage=_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "modelVersion"),
             request_id=as_str(data, "responseId") or headers.get("x-request-id"),
             tool_calls=_tool_wire.gemini_decode_calls(parts) if call.tools else (),
@@ -146,21 +150,21 @@ class Gemini(_HTTPProvider):
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
     ) -> None:
-        key = api_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
-        if not key:
-            raise missing_key("Gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY"))
+        key = _api_key(api_key, ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "Gemini")
         super().__init__(
             name=name,
             dialect=GeminiDialect(),
             base_url=base_url or "https://generativelanguage.googleapis.com/v1beta",
             headers={"x-goog-api-key": key},
             secret=key,
-            http_client=http_client,
-            transport=transport,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            model=model,
-            price=price,
-            sleep=sleep,
-            jitter=jitter,
+            options=Options(
+                http_client=http_client,
+                transport=transport,
+                max_retries=max_retries,
+                max_concurrency=max_concurrency,
+                model=model,
+                price=price,
+                sleep=sleep,
+                jitter=jitter,
+            ),
         )

@@ -8,31 +8,43 @@ Clients: one pooled `httpx2.AsyncClient` per provider *and per running event loo
 first use. An async client's connections belong to the loop that opened them, so a provider
 object used by successive `asyncio.run()` / `anyio.run()` / `trio.run()` calls gets a fresh
 client in each loop instead of failing on a dead one. A user-supplied `http_client` is used as
-is (it may be an httpx 0.x client; errors are mapped the same way).
+is (it may be an httpx 0.x client; errors are mapped the same way). A client table entry is
+dropped when its loop ends, so a provider used by many `stratum.run()` calls keeps nothing of
+the loops that are gone.
+
+Deadlines: `call.timeout` bounds the whole attempt (waiting for a concurrency slot, connecting,
+sending, reading the whole body, and backoff between fault retries), not each socket read, so
+a server dripping its body a byte at a time cannot hold a call past its deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import os
 import random
 import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 import httpx2
 
 from stratum._runtime.model import CallSpec, Completion, Usage
+from stratum._util.backoff import Backoff, retry_after_seconds
+from stratum._util.secrets import check_header, check_key
 from stratum.exceptions import BudgetExceeded, ConfigurationError, ProviderError
-from stratum.providers._dialect import Dialect
+from stratum.providers._dialect import BadReply, Dialect
 from stratum.providers._faults import (
     is_transport_error,
     map_status,
     map_transport,
-    retry_after_seconds,
+    safe_cause,
     scrub,
+    server_error,
     should_retry,
 )
 from stratum.providers._intercept import Exchange, send_intercepted
@@ -41,7 +53,7 @@ if TYPE_CHECKING:
     from stratum.pricing import Price
     from stratum.providers._stream_events import StreamEvent
 
-__all__ = ("DEFAULT_MAX_CONCURRENCY", "Sleep", "_HTTPProvider", "missing_key")
+__all__ = ("DEFAULT_MAX_CONCURRENCY", "MAX_RESPONSE_BYTES", "Options", "Sleep", "_HTTPProvider", "api_key", "missing_key")
 
 DEFAULT_MAX_CONCURRENCY = 100
 """Default per-provider limit on requests in flight, and the size of the connection pool."""
@@ -56,7 +68,24 @@ _INITIAL_DELAY = 0.5
 _MAX_DELAY = 8.0
 _MAX_RETRY_AFTER = 60.0
 
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""A response body larger than this is refused (a provider error), not held in memory."""
+
 Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Options:
+    """What every built-in provider takes besides its endpoint and dialect (see `OpenAI`'s Args)."""
+
+    http_client: Any = None
+    transport: Any = None
+    max_retries: int = 3
+    max_concurrency: int = 100
+    model: str | None = None
+    price: Price | None = None
+    sleep: Sleep | None = None
+    jitter: Callable[[], float] | None = None
 
 
 def missing_key(provider: str, env_vars: tuple[str, ...]) -> ConfigurationError:
@@ -67,6 +96,32 @@ def missing_key(provider: str, env_vars: tuple[str, ...]) -> ConfigurationError:
         f"api_key=...; to run without a model, use stratum.testing.ScriptedModel with "
         "stratum.testing.use_model(...), or a local server such as 'ollama:llama3.2'"
     )
+
+
+def api_key(explicit: str | None, env_vars: tuple[str, ...], provider: str) -> str:
+    """The key to use: `explicit`, else the first of `env_vars` set; checked before any request.
+
+    Raises:
+        ConfigurationError: no key, or a key that cannot be sent as a header (a trailing newline,
+            a non-ASCII character), with a message that shows no part of it.
+    """
+    if explicit:
+        return check_key(explicit, provider=provider, source="api_key=")
+    for var in env_vars:
+        value = os.environ.get(var)
+        if value:
+            return check_key(value, provider=provider, source=var)
+    raise missing_key(provider, env_vars)
+
+
+@functools.cache
+def _ssl_context() -> Any:
+    """One TLS context for every client Stratum makes.
+
+    Building one loads the CA bundle (~0.25 s of blocked event loop); each pool shard made
+    during a burst used to build its own, stalling every call in flight (and their deadlines).
+    """
+    return httpx2.create_ssl_context()
 
 
 def _loop_key() -> object:
@@ -83,13 +138,18 @@ def _loop_key() -> object:
 class _LoopState:
     """The clients of one provider in one event loop, and its concurrency limit there."""
 
-    __slots__ = ("clients", "closer", "limiter", "loads", "make")
+    __slots__ = ("asyncio", "clients", "closer", "limiter", "loads", "make", "owned")
 
-    def __init__(self, first: Any, shards: int, limiter: anyio.Semaphore, make: Callable[[], Any] | None) -> None:
+    def __init__(
+        self, first: Any, shards: int, limiter: anyio.Semaphore, make: Callable[[], Any] | None, *, owned: bool
+    ) -> None:
         self.clients: list[Any] = [first] + [None] * (shards - 1)
         self.loads = [0] * shards
         self.limiter = limiter
         self.make = make
+        self.owned = owned
+        """True when the clients are the provider's own (closed with the loop), not the user's."""
+        self.asyncio = True
         self.closer: AsyncGenerator[None, None] | None = None
 
     def pick(self) -> int:
@@ -101,20 +161,28 @@ class _LoopState:
         return index
 
 
-async def _close_at_loop_end(state: _LoopState) -> AsyncGenerator[None, None]:
-    """Close the clients of `state` when their event loop shuts down.
+async def _close_at_loop_end(
+    state: _LoopState, states: weakref.WeakKeyDictionary[object, _LoopState], key: object
+) -> AsyncGenerator[None, None]:
+    """Close the clients of `state` and forget it when its event loop shuts down.
 
     An async generator left suspended is finalized by the loop that started it: `asyncio.run`
     (via `shutdown_asyncgens`) and `trio.run` both close it before they return, so the pooled
-    connections are closed inside their own loop instead of leaking when the loop is gone.
+    connections are closed inside their own loop instead of leaking when the loop is gone. The
+    table entry must go too: its value (clients, connections) references the loop, so the weak
+    key alone would never let the loop be collected.
     """
     try:
         yield
     finally:
-        with anyio.CancelScope(shield=True):
-            for client in state.clients:
-                if client is not None:
-                    await client.aclose()
+        if states.get(key) is state:
+            del states[key]
+        del key
+        if state.owned:
+            with anyio.CancelScope(shield=True):
+                for client in state.clients:
+                    if client is not None:
+                        await client.aclose()
 
 
 class _HTTPProvider:
@@ -134,36 +202,34 @@ class _HTTPProvider:
         base_url: str,
         headers: Mapping[str, str],
         secret: str | None,
-        http_client: Any = None,
-        transport: Any = None,
-        max_retries: int = 3,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        model: str | None = None,
-        price: Price | None = None,
-        sleep: Sleep | None = None,
-        jitter: Callable[[], float] | None = None,
+        options: Options | None = None,
     ) -> None:
-        if max_retries < 0:
-            raise ConfigurationError(f"max_retries must be 0 or more, got {max_retries}; pass max_retries=3")
-        if max_concurrency < 1:
+        opts = options or Options()
+        if opts.max_retries < 0:
+            raise ConfigurationError(f"max_retries must be 0 or more, got {opts.max_retries}; pass max_retries=3")
+        if opts.max_concurrency < 1:
             raise ConfigurationError(
-                f"max_concurrency must be at least 1, got {max_concurrency}; pass max_concurrency=100"
+                f"max_concurrency must be at least 1, got {opts.max_concurrency}; pass max_concurrency=100"
             )
+        for header, value in headers.items():
+            check_header(header, value, provider=name)
         self.name = name
-        self.model_name = model
-        self.price = price
-        self.max_retries = max_retries
-        self.max_concurrency = max_concurrency
+        self.model_name = opts.model
+        self.price = opts.price
+        self.max_retries = opts.max_retries
+        self.max_concurrency = opts.max_concurrency
         self._dialect = dialect
         self._base_url = base_url.rstrip("/")
         self._headers = {"content-type": "application/json", "accept": "application/json", **headers}
         self._secret = secret
-        self._user_client = http_client
-        self._transport = transport
-        self._sleep: Sleep = sleep or anyio.sleep
-        self._jitter = jitter or random.random
+        self._user_client = opts.http_client
+        self._transport = opts.transport
+        self._sleep: Sleep = opts.sleep or anyio.sleep
+        self._delays = Backoff(_INITIAL_DELAY, _MAX_DELAY, jitter=opts.jitter or random.random)
         self._states: weakref.WeakKeyDictionary[object, _LoopState] = weakref.WeakKeyDictionary()
         self._urls: dict[str, Any] = {}
+        if self._user_client is None and self._transport is None:
+            _ssl_context()  # built here, not on the event loop inside the first call's deadline
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -181,6 +247,7 @@ class _HTTPProvider:
             max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=30.0
         )
         return httpx2.AsyncClient(
+            verify=_ssl_context(),
             limits=limits,
             timeout=httpx2.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT),
             transport=self._transport,
@@ -194,18 +261,20 @@ class _HTTPProvider:
             # fast_acquire: no extra trip through the event loop when a slot is free
             limiter = anyio.Semaphore(self.max_concurrency, fast_acquire=True)
             if self._user_client is not None:
-                state = _LoopState(self._user_client, 1, limiter, None)
+                state = _LoopState(self._user_client, 1, limiter, None, owned=False)
             else:
                 # httpcore scans every pooled connection on each request start and end, so one
                 # pool of 100 costs ~4x the CPU per request of four pools of 25 under a burst:
                 # shard the pool, least-loaded first (shards past the first made on demand).
                 shards = -(-self.max_concurrency // _SHARD_CONNECTIONS)
                 size = -(-self.max_concurrency // shards)
-                state = _LoopState(self._new_client(size), shards, limiter, lambda: self._new_client(size))
+                state = _LoopState(
+                    self._new_client(size), shards, limiter, lambda: self._new_client(size), owned=True
+                )
+            state.asyncio = isinstance(key, asyncio.AbstractEventLoop)
             self._states[key] = state
-            if self._user_client is None:
-                state.closer = _close_at_loop_end(state)
-                await state.closer.__anext__()
+            state.closer = _close_at_loop_end(state, self._states, key)
+            await state.closer.__anext__()
         return state
 
     async def aclose(self) -> None:
@@ -235,7 +304,7 @@ class _HTTPProvider:
         return parsed
 
     def _backoff(self, retry: int) -> float:
-        return min(_INITIAL_DELAY * 2.0**retry, _MAX_DELAY) * (1 - 0.25 * self._jitter())
+        return self._delays.delay(retry)
 
     def _timeout(self, call: CallSpec, deadline: float | None, started: float) -> dict[str, float]:
         if deadline is None:
@@ -256,12 +325,56 @@ class _HTTPProvider:
             spent=spent,
         )
 
-    def _usage_of(self, body: bytes) -> Usage | None:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        return self._dialect.usage(cast(dict[str, Any], data)) if isinstance(data, dict) else None
+    def _where(self, call: CallSpec) -> str:
+        return f"{self.name} ({call.model})" if call.model else self.name
+
+    def _bad_reply(self, call: CallSpec, status: int, problem: str, data: Mapping[str, Any] | None) -> ProviderError:
+        """A provider error for a reply whose shape is wrong; carries its usage when that is sound."""
+        error = ProviderError(
+            f"{self._where(call)} answered HTTP {status} with a reply Stratum cannot use: {scrub(problem, self._secret)}. "
+            f"The server does not speak the {self._dialect.name} API as expected; check base_url and the model, "
+            "or retry later",
+            provider=self.name,
+            model=call.model,
+        )
+        usage: Usage | None = None
+        if data is not None:
+            try:
+                usage = self._dialect.usage(data)
+            except BadReply:
+                usage = None
+        if usage is not None:
+            error.usage = usage  # pyright: ignore[reportAttributeAccessIssue]
+        else:
+            # the request reached the model but what it cost is unknown: meter the worst case
+            error.usage_unknown = True  # pyright: ignore[reportAttributeAccessIssue]
+        return error
+
+    async def _exchange(self, state: _LoopState, request: Any, exchange: Exchange) -> Any:
+        async with state.limiter:
+            shard = state.pick()
+            state.loads[shard] += 1
+            try:
+                return await send_intercepted(request, exchange, _ReadAll(state.clients[shard]))
+            finally:
+                state.loads[shard] -= 1
+
+    async def _bounded(self, state: _LoopState, request: Any, exchange: Exchange, left: float) -> Any:
+        """`_exchange` under one scope for the whole request: slot wait, send and body read."""
+        if state.asyncio:
+            scope = asyncio.timeout(left)
+            try:
+                async with scope:
+                    return await self._exchange(state, request, exchange)
+            except TimeoutError:
+                if scope.expired():
+                    return _DEADLINE
+                raise
+        with anyio.move_on_after(left) as cancel:
+            return await self._exchange(state, request, exchange)
+        if cancel.cancelled_caught:
+            return _DEADLINE
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def complete(self, call: CallSpec, /) -> Completion:
         """Send one attempt, retrying transient faults inside the call's deadline."""
@@ -269,7 +382,6 @@ class _HTTPProvider:
         exchange = Exchange(provider=self.name, dialect=self._dialect.name, call=call)
         state = await self._state()
         builder = state.clients[0]
-        limiter = state.limiter
         url = self._url(self._dialect.path(call))
         # our own clients carry the auth headers already; a user's client gets them per request
         sent_headers = self._headers if self._user_client is not None else None
@@ -280,33 +392,44 @@ class _HTTPProvider:
         while True:
             timeout = self._timeout(call, deadline, started)
             request = builder.build_request("POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout})
+            failure: BaseException | None = None
+            response: Any = None
             try:
-                async with limiter:
-                    shard = state.pick()
-                    state.loads[shard] += 1
-                    try:
-                        response = await send_intercepted(request, exchange, state.clients[shard].send)
-                    finally:
-                        state.loads[shard] -= 1
+                if deadline is None:
+                    response = await self._exchange(state, request, exchange)
+                else:
+                    response = await self._bounded(state, request, exchange, deadline - time.monotonic())
+            except _TooLarge as exc:
+                raise self._bad_reply(call, 200, f"a body of more than {exc.size} bytes", None) from None
             except Exception as exc:
                 if not is_transport_error(exc):
                     raise
-                error = map_transport(exc, provider=self.name, model=call.model, secret=self._secret, retries=retry)
+                failure = exc
+            if response is _DEADLINE:
+                exceeded = self._deadline_error(call, started, 0.0, "the request (slot wait, send and reply) did not finish")
+                if fault_usage is not None:
+                    exceeded.usage = fault_usage  # pyright: ignore[reportAttributeAccessIssue]
+                raise exceeded
+            if failure is not None:
+                error = map_transport(failure, provider=self.name, model=call.model, secret=self._secret, retries=retry)
                 if fault_usage is not None:
                     error.usage = fault_usage  # pyright: ignore[reportAttributeAccessIssue]
-                if deadline is not None and self._timed_out(exc, deadline):
+                cause = safe_cause(failure, self._secret)
+                if deadline is not None and self._timed_out(failure, deadline):
                     # The transport timeout was the deadline itself: that is the time budget.
-                    raise self._deadline_error(call, started, 0.0, "the request timed out") from exc
+                    raise self._deadline_error(call, started, 0.0, "the request timed out") from cause
                 if retry >= self.max_retries:
-                    raise error from exc
+                    raise error from cause
                 wait = self._backoff(retry)
                 if deadline is not None and time.monotonic() + wait >= deadline:
-                    raise error from exc
+                    raise error from cause
                 await self._sleep(wait)
                 retry += 1
                 continue
             status: int = response.status_code
             content: bytes = response.content
+            headers: Mapping[str, str] = response.headers
+            data: Any = None
             if 200 <= status < 300:
                 try:
                     data = json.loads(content)
@@ -314,18 +437,35 @@ class _HTTPProvider:
                     data = None
                 if not isinstance(data, dict):
                     raise ProviderError(
-                        f"{self.name} ({call.model}) answered HTTP {status} with a body that is not a JSON "
+                        f"{self._where(call)} answered HTTP {status} with a body that is not a JSON "
                         f"object: {scrub(content[:200].decode(errors='replace'), self._secret)!r}. Check "
                         "base_url points at the provider's API",
                         provider=self.name,
                         model=call.model,
                     )
-                completion = self._dialect.decode(call, cast(dict[str, Any], data), response.headers)
-                if retry or fault_usage is not None:
-                    completion = _with_faults(completion, retry, fault_usage)
-                return completion
-            headers: Mapping[str, str] = response.headers
-            usage = self._usage_of(content)
+                reply = cast(dict[str, Any], data)
+                carried = server_error(reply, self._dialect.name)
+                if carried is None:
+                    try:
+                        completion = self._dialect.decode(call, reply, headers)
+                    except BadReply as exc:
+                        bad = self._bad_reply(call, status, str(exc), reply)
+                        if fault_usage is not None:
+                            known: Usage | None = getattr(bad, "usage", None)
+                            bad.usage = fault_usage if known is None else fault_usage + known  # pyright: ignore[reportAttributeAccessIssue]
+                        raise bad from None
+                    if retry or fault_usage is not None:
+                        completion = _with_faults(completion, retry, fault_usage)
+                    return completion
+                # A 200 carrying {"error": ...}: an error with the server's own words, treated as
+                # the status it names (a proxy's upstream 503 is retried like a 503).
+                if carried is False:
+                    raise self._bad_reply(call, status, "an error object with no message", reply)
+                status = carried
+            try:
+                usage = self._usage_of(content, data)
+            except BadReply as exc:
+                raise self._bad_reply(call, status, str(exc), None) from None
             total = usage if fault_usage is None else (fault_usage if usage is None else fault_usage + usage)
             error = map_status(
                 status,
@@ -367,10 +507,60 @@ class _HTTPProvider:
 
         return stream_http(self, call)
 
+    def _usage_of(self, body: bytes, data: Any = None) -> Usage | None:
+        """The usage an error response reports (None when it reports none); `data` is the body
+        already parsed, when it was."""
+        if data is None:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                return None
+        return self._dialect.usage(cast(dict[str, Any], data)) if isinstance(data, dict) else None
+
     @staticmethod
     def _timed_out(exc: BaseException, deadline: float) -> bool:
         names = {cls.__name__ for cls in type(exc).__mro__}
         return "TimeoutException" in names and time.monotonic() >= deadline - 0.05
+
+
+class _ReadAll:
+    """Send a request and read its whole body, refusing one larger than `MAX_RESPONSE_BYTES`.
+
+    Interceptors see it as the client's `send` (`__self__` is the client, as for a bound method).
+    """
+
+    __slots__ = ("__self__",)
+
+    def __init__(self, client: Any) -> None:
+        self.__self__ = client
+
+    async def __call__(self, request: Any) -> Any:
+        response = await self.__self__.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                raise _TooLarge(int(declared))
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _TooLarge(size)
+                chunks.append(chunk)
+            response._content = b"".join(chunks)  # what `aread()` sets: `.content` works as usual
+        finally:
+            await response.aclose()
+        return response
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+_DEADLINE: Any = object()
+"""What `_bounded` returns when the deadline ended the request."""
 
 
 def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None) -> Completion:
@@ -384,4 +574,5 @@ def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None
         fault_retries=retries,
         fault_usage=fault_usage,
         tool_calls=completion.tool_calls,
+        usage_reported=completion.usage_reported,
     )

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError, ProviderError
 from stratum.providers import _tool_wire
-from stratum.providers._dialect import as_int, as_str, first, get_dict, get_list, merged_turns
-from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Sleep, _HTTPProvider, missing_key
+from stratum.providers._dialect import BadReply, as_str, get_dict, get_list, merged_turns, text_of, usage_int
+from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Options, Sleep, _HTTPProvider
+from stratum.providers._http import api_key as _api_key
 from stratum.providers._media_parts import chat_message, has_media, responses_content
 from stratum.providers._schema import StrictSchema, drop_added_nulls, to_strict
 
@@ -31,6 +32,13 @@ _CHAT_FINISH: Mapping[str, FinishReason] = MappingProxyType({
     "content_filter": "content_filter",
     "tool_calls": "tool_use",
     "function_call": "tool_use",
+    # what OpenAI-compatible servers send instead (Together, TGI, vLLM, llama.cpp...)
+    "eos": "stop",
+    "eos_token": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_length": "length",
 })
 
 
@@ -60,11 +68,11 @@ def _chat_usage(data: Mapping[str, Any]) -> Usage | None:
     prompt = get_dict(usage, "prompt_tokens_details")
     completion = get_dict(usage, "completion_tokens_details")
     return Usage(
-        input_tokens=as_int(usage, "prompt_tokens"),
-        output_tokens=as_int(usage, "completion_tokens"),
-        cached_input_tokens=as_int(prompt, "cached_tokens"),
-        cache_write_tokens=as_int(prompt, "cache_write_tokens"),
-        reasoning_tokens=as_int(completion, "reasoning_tokens"),
+        input_tokens=usage_int(usage, "prompt_tokens"),
+        output_tokens=usage_int(usage, "completion_tokens"),
+        cached_input_tokens=usage_int(prompt, "cached_tokens"),
+        cache_write_tokens=usage_int(prompt, "cache_write_tokens"),
+        reasoning_tokens=usage_int(completion, "reasoning_tokens"),
     )
 
 
@@ -109,20 +117,27 @@ class OpenAIChatDialect:
         return body
 
     def decode(self, call: CallSpec, data: Mapping[str, Any], headers: Mapping[str, str]) -> Completion:
-        choices = get_list(data, "choices")
-        choice = first(choices)
+        choices: Any = data.get("choices")
+        if not isinstance(choices, list) or not choices:
+            shown = "missing" if choices is None else "empty" if isinstance(choices, list) else f"a {type(choices).__name__}"
+            raise BadReply(f"'choices' is {shown}, where the reply should be")
+        choice: Any = cast(list[Any], choices)[0]
+        if not isinstance(choice, dict):
+            raise BadReply(f"choices[0] is a {type(choice).__name__}, not an object")
         message = get_dict(choice, "message")
-        text = as_str(message, "content") or ""
+        text = text_of(message.get("content"), "the message content")
         refusal = as_str(message, "refusal")
         reason: FinishReason = _CHAT_FINISH.get(as_str(choice, "finish_reason") or "", "other")
         if refusal:
             reason = "refusal"
         elif text and call.output_schema is not None and self._strict:
             text = drop_added_nulls(text, self._cache.get(call.output_schema, True))
+        usage = _chat_usage(data)
         return Completion(
             text=text,
             finish_reason=reason,
-            usage=_chat_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "model"),
             request_id=_request_id(data, headers),
             refusal=refusal,
@@ -141,11 +156,11 @@ def _responses_usage(data: Mapping[str, Any]) -> Usage | None:
     inputs = get_dict(usage, "input_tokens_details")
     outputs = get_dict(usage, "output_tokens_details")
     return Usage(
-        input_tokens=as_int(usage, "input_tokens"),
-        output_tokens=as_int(usage, "output_tokens"),
-        cached_input_tokens=as_int(inputs, "cached_tokens"),
-        cache_write_tokens=as_int(inputs, "cache_write_tokens"),
-        reasoning_tokens=as_int(outputs, "reasoning_tokens"),
+        input_tokens=usage_int(usage, "input_tokens"),
+        output_tokens=usage_int(usage, "output_tokens"),
+        cached_input_tokens=usage_int(inputs, "cached_tokens"),
+        cache_write_tokens=usage_int(inputs, "cache_write_tokens"),
+        reasoning_tokens=usage_int(outputs, "reasoning_tokens"),
     )
 
 
@@ -201,7 +216,10 @@ class OpenAIResponsesDialect:
         texts: list[str] = []
         refusal: str | None = None
         tool_call = False
-        output = get_list(data, "output")
+        raw_output = data.get("output")
+        if not isinstance(raw_output, list):
+            raise BadReply(f"'output' is {'missing' if raw_output is None else 'a ' + type(raw_output).__name__}, where the reply should be")
+        output = cast(list[Any], raw_output)
         for item in output:
             kind = as_str(item, "type")
             if kind == "message":
@@ -228,10 +246,12 @@ class OpenAIResponsesDialect:
             reason = "tool_use"
         if text and reason == "stop" and call.output_schema is not None and self._strict:
             text = drop_added_nulls(text, self._cache.get(call.output_schema, True))
+        usage = _responses_usage(data)
         return Completion(
             text=text,
             finish_reason=reason,
-            usage=_responses_usage(data) or Usage(),
+            usage=usage or Usage(),
+            usage_reported=usage is not None,
             model=as_str(data, "model"),
             request_id=_request_id(data, headers),
             refusal=refusal,
@@ -296,9 +316,7 @@ class OpenAI(_HTTPProvider):
     ) -> None:
         if api not in ("chat", "responses"):
             raise ConfigurationError(f"api must be 'chat' or 'responses', got {api!r}; pass api='chat'")
-        key = api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise missing_key("OpenAI", ("OPENAI_API_KEY",))
+        key = _api_key(api_key, ("OPENAI_API_KEY",), "OpenAI")
         headers = {"authorization": f"Bearer {key}"}
         if organization:
             headers["openai-organization"] = organization
@@ -311,14 +329,16 @@ class OpenAI(_HTTPProvider):
             base_url=base_url or os.environ.get("OPENAI_BASE_URL") or _OPENAI_BASE,
             headers=headers,
             secret=key,
-            http_client=http_client,
-            transport=transport,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            model=model,
-            price=price,
-            sleep=sleep,
-            jitter=jitter,
+            options=Options(
+                http_client=http_client,
+                transport=transport,
+                max_retries=max_retries,
+                max_concurrency=max_concurrency,
+                model=model,
+                price=price,
+                sleep=sleep,
+                jitter=jitter,
+            ),
         )
 
 
@@ -367,19 +387,21 @@ class OpenAICompatible(_HTTPProvider):
             )
         sent = dict(headers or {})
         if api_key:
-            sent["authorization"] = f"Bearer {api_key}"
+            sent["authorization"] = f"Bearer {_api_key(api_key, (), name)}"
         super().__init__(
             name=name,
             dialect=OpenAIChatDialect(strict=strict, max_tokens_field=max_tokens_field),
             base_url=base_url,
             headers=sent,
             secret=api_key,
-            http_client=http_client,
-            transport=transport,
-            max_retries=max_retries,
-            max_concurrency=max_concurrency,
-            model=model,
-            price=price,
-            sleep=sleep,
-            jitter=jitter,
+            options=Options(
+                http_client=http_client,
+                transport=transport,
+                max_retries=max_retries,
+                max_concurrency=max_concurrency,
+                model=model,
+                price=price,
+                sleep=sleep,
+                jitter=jitter,
+            ),
         )

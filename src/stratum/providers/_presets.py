@@ -3,8 +3,9 @@
 The registry calls a factory the first time a model string names it (and caches the provider
 in the settings), so nothing here opens a connection or reads a key at import time. Hosted
 presets need their key in the environment: without it the factory raises `ConfigurationError`
-naming the variable. Local servers (`ollama`, `vllm`, `llamacpp`) need none; their base URL
-can be moved with `OLLAMA_BASE_URL`, `VLLM_BASE_URL` and `LLAMACPP_BASE_URL`.
+naming the variable. Local servers (`ollama`, `vllm`, `llamacpp`, `lmstudio`; listed in
+`stratum._util.model_strings.LOCAL_SERVERS`) need none; their base URL can be moved with
+`OLLAMA_BASE_URL`, `VLLM_BASE_URL`, `LLAMACPP_BASE_URL` and `LMSTUDIO_BASE_URL`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from stratum._runtime.model import Provider
+from stratum._util.model_strings import LOCAL_SERVERS
 from stratum.providers._anthropic import Anthropic
 from stratum.providers._gemini import Gemini
-from stratum.providers._http import missing_key
+from stratum.providers._http import api_key
 from stratum.providers._openai import OpenAI, OpenAICompatible
 
-__all__ = ("BUILTIN_FACTORIES", "HOSTED_COMPATIBLE", "LOCAL_SERVERS")
-
-LOCAL_SERVERS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        "ollama": ("OLLAMA_BASE_URL", "http://localhost:11434/v1"),
-        "vllm": ("VLLM_BASE_URL", "http://localhost:8000/v1"),
-        "llamacpp": ("LLAMACPP_BASE_URL", "http://localhost:8080/v1"),
-    }
-)
-"""Local OpenAI-compatible servers: name -> (base-URL env var, default base URL)."""
+__all__ = ("BUILTIN_FACTORIES", "HOSTED_COMPATIBLE")
 
 HOSTED_COMPATIBLE: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
@@ -54,10 +47,7 @@ def _hosted(name: str) -> Callable[[], Provider]:
     env_var, base_url = HOSTED_COMPATIBLE[name]
 
     def make() -> Provider:
-        key = os.environ.get(env_var)
-        if not key:
-            raise missing_key(name, (env_var,))
-        return OpenAICompatible(base_url, api_key=key, name=name)
+        return OpenAICompatible(base_url, api_key=api_key(None, (env_var,), name), name=name)
 
     return make
 

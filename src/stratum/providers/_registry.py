@@ -1,7 +1,8 @@
 """Model strings -> (provider object, model name).
 
-`"provider:model"` splits on the first `:`. A string without `:` whose part before the first
-`/` is a known provider is read LiteLLM-style (`"groq/llama-3.3-70b"`). Names configured with
+Parsing lives in `stratum._util.model_strings`: `"provider:model"` splits on the first `:`; a
+string without `:` whose part before the first `/` is a known provider is read LiteLLM-style
+(`"groq/llama-3.3-70b"`). Names configured with
 `configure(providers=...)` win over the built-ins; built-ins are made on first use.
 """
 
@@ -14,9 +15,18 @@ from dataclasses import dataclass
 from stratum._runtime import context as _context
 from stratum._runtime.config import current_settings
 from stratum._runtime.model import Provider
+from stratum._util.model_strings import split_model_string as split
 from stratum.exceptions import ConfigurationError
 
-__all__ = ("ProviderRegistry", "ResolvedModel", "builtin_factories", "resolve_model", "split_model_string")
+__all__ = (
+    "ProviderRegistry",
+    "ResolvedModel",
+    "builtin_factories",
+    "known_providers",
+    "provider_named",
+    "resolve_model",
+    "split_model_string",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,20 +46,26 @@ def builtin_factories() -> Mapping[str, Callable[[], Provider]]:
     return BUILTIN_FACTORIES
 
 
+def known_providers() -> frozenset[str]:
+    """Every provider name a model string may use here: configured ones and the built-ins."""
+    return frozenset(current_settings().providers) | frozenset(builtin_factories())
+
+
+def _guess_provider(model: str) -> str | None:
+    from stratum.pricing._catalog import guess_provider
+
+    return guess_provider(model)
+
+
 def split_model_string(model: str) -> tuple[str, str]:
-    """Split `"provider:model"` (or LiteLLM-style `"provider/model"`) into its parts."""
-    provider, sep, name = model.partition(":")
-    if sep and provider and name:
-        return provider, name
-    head, slash, rest = model.partition("/")
-    if not sep and slash and rest:
-        known = set(current_settings().providers) | set(builtin_factories())
-        if head in known:
-            return head, rest
-    raise ConfigurationError(
-        f"model string {model!r} has no provider; write 'provider:model', "
-        "e.g. 'openai:gpt-4.1-mini', 'anthropic:claude-sonnet-4-5' or 'ollama:llama3.2'"
-    )
+    """Split `"provider:model"` (or LiteLLM-style `"provider/model"`) into its parts.
+
+    Raises:
+        ConfigurationError: naming what is missing (the provider or the model).
+    """
+    if ":" in model:  # the common case needs no provider list
+        return split(model, (), guess=None)
+    return split(model, known_providers(), guess=_guess_provider)
 
 
 class ProviderRegistry:
@@ -78,6 +94,10 @@ class ProviderRegistry:
             self._resolved[model] = resolved
         return resolved
 
+    def made(self, provider_name: str) -> Provider | None:
+        """The built-in provider of that name if it was made already (this never makes one)."""
+        return self._builtins.get(provider_name)
+
     def _builtin(self, provider_name: str, model: str, configured: Mapping[str, Provider]) -> Provider:
         provider = self._builtins.get(provider_name)
         if provider is None:
@@ -97,6 +117,14 @@ class ProviderRegistry:
 @functools.cache
 def _process_registry() -> ProviderRegistry:
     return ProviderRegistry()
+
+
+def provider_named(provider_name: str) -> Provider | None:
+    """The provider a model string's prefix names here, if it exists already (none is made)."""
+    configured = current_settings().providers.get(provider_name)
+    if configured is not None:
+        return configured
+    return (_context.current_provider_registry() or _process_registry()).made(provider_name)
 
 
 def resolve_model(model: str | Provider) -> ResolvedModel:

@@ -5,18 +5,20 @@ Three layers, because one forgotten place is enough to leak a key into git:
    dropped;
 2. the *values* of what was dropped are then replaced wherever else they appear (bodies,
    other headers, the URL), e.g. a provider echoing the key back in a 401 body;
-3. well-known key shapes (`sk-…`, `sk-ant-…`, `AIza…`, `gsk_…`) are replaced in bodies.
+3. well-known key shapes (`sk-…`, `AIza…`, `gsk_…`, bearer tokens...) are replaced in bodies
+   (the one definition in `stratum._util.secrets`, shared with errors and traces).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from stratum._util.secrets import SECRET_HEADERS, SECRET_QUERY
+from stratum._util.secrets import scrub as scrub_secrets
 from stratum.testing._media_bodies import hash_media
 
 __all__ = (
@@ -31,28 +33,19 @@ __all__ = (
 )
 
 DEFAULT_SCRUB_HEADERS: tuple[str, ...] = (
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "cookie",
-    "set-cookie",
+    *sorted(SECRET_HEADERS),
     "openai-organization",
     "openai-project",
     "anthropic-organization-id",
 )
 """Header names (case-insensitive) removed from recorded requests and responses."""
 
-DEFAULT_SCRUB_QUERY: tuple[str, ...] = ("key", "api_key", "api-key", "access_token")
+DEFAULT_SCRUB_QUERY: tuple[str, ...] = tuple(sorted(SECRET_QUERY))
 """Query parameter names removed from recorded URLs (Gemini's `?key=`)."""
 
 REDACTED = "<scrubbed>"
 """What a secret found inside a body or another header is replaced with."""
 
-_KEY_SHAPES = re.compile(
-    r"sk-ant-[A-Za-z0-9_\-]{16,}|sk-(?:proj-|or-v1-)?[A-Za-z0-9_\-]{20,}|AIza[0-9A-Za-z_\-]{30,}|gsk_[A-Za-z0-9]{20,}"
-)
 _MIN_SECRET = 8
 """Shorter dropped values are not searched for elsewhere (too likely to be ordinary text)."""
 
@@ -101,9 +94,7 @@ class Scrubber:
 
     def text(self, text: str, secrets: Sequence[str]) -> str:
         """Replace every secret value and well-known key shape in `text`."""
-        for secret in secrets:
-            text = text.replace(secret, REDACTED)
-        return _KEY_SHAPES.sub(REDACTED, text)
+        return scrub_secrets(text, secrets, replacement=REDACTED)
 
     def body(self, body: bytes, secrets: Sequence[str]) -> bytes:
         """Scrub a body; binary bodies are only searched for the exact secret bytes."""

@@ -82,6 +82,7 @@ def _call_dict(r: TraceRecord) -> dict[str, Any]:
         "meta": to_jsonable(r.meta) if r.meta else {},
         "cache_savings_usd": None if r.cache_savings_usd is None else str(r.cache_savings_usd),
         "stopped": r.stopped,
+        "usage_estimated": r.usage_estimated,
     }
 
 

@@ -12,6 +12,7 @@ from stratum.exceptions import ConfigurationError
 from stratum.trace._codec import FORMAT_VERSION, dumps
 from stratum.trace._records import FlowRecord, TraceRecord
 from stratum.trace._redact import Redaction, RedactMode, as_redaction, scrub
+from stratum.trace._sinks import prepare_path
 from stratum.trace._worker import DEFAULT_BATCH, DEFAULT_QUEUE, BackgroundSink
 
 __all__ = ("JsonlSink", "rotated_paths")
@@ -138,6 +139,7 @@ class JsonlSink(BackgroundSink[TraceRecord | FlowRecord]):
             raise ConfigurationError(f"JsonlSink(backups={backups}) must be 0 or more; pass backups=3 to keep three rotated files")
         self.path = Path(path)
         self.redaction = as_redaction(redact)
+        prepare_path("JsonlSink", self.path)
         backend = _JsonlBackend(self.path, self.redaction, max_bytes, backups)
         super().__init__(backend, name=f"stratum-jsonl:{self.path.name}", queue_size=queue_size, batch_size=batch_size)
 

@@ -24,6 +24,7 @@ from typing import Any, cast
 import httpx2
 
 from stratum._runtime import context as _context
+from stratum._util.backoff import Backoff, retry_after_seconds
 from stratum.trace._records import AttemptRecord, FlowRecord, TraceRecord, to_jsonable
 from stratum.trace._redact import Redaction, RedactMode, as_redaction, scrub
 from stratum.trace._worker import DEFAULT_QUEUE, BackgroundSink
@@ -40,6 +41,7 @@ SPAN_KIND_CLIENT = 3
 STATUS_CODE_ERROR = 2
 
 _RETRY_STATUSES = frozenset({408, 429, 502, 503, 504})
+_MAX_BACKOFF = 30.0
 """Statuses the OTLP/HTTP spec says to retry; anything else is final."""
 
 # Stratum provider names -> `gen_ai.provider.name` well-known values.
@@ -360,7 +362,7 @@ class _OtlpBackend:
         self._headers = {"Content-Type": "application/json", **headers}
         self._timeout = timeout
         self._max_retries = max_retries
-        self._backoff = backoff
+        self._delays = Backoff(backoff, _MAX_BACKOFF, spread=0.0)
         self._redaction = redaction
         self._service_name = service_name
         self._resource = resource
@@ -384,7 +386,7 @@ class _OtlpBackend:
         ).encode()
         attempt = 0
         while True:
-            delay = self._backoff * (2**attempt)
+            delay = self._delays.delay(attempt)
             try:
                 response = self._http().post(self._url, content=body, headers=self._headers)
             except httpx2.TransportError as exc:
@@ -396,11 +398,11 @@ class _OtlpBackend:
                 problem = f"HTTP {response.status_code} from {self._url}"
                 if response.status_code not in _RETRY_STATUSES:
                     raise RuntimeError(f"{problem}: {scrub(response.text[:300])}")
-                delay = max(delay, _retry_after(response.headers.get("retry-after")))
+                delay = max(delay, retry_after_seconds(response.headers) or 0.0)
             if attempt >= self._max_retries:
                 raise RuntimeError(f"{problem} after {attempt + 1} attempt(s)")
             attempt += 1
-            time.sleep(min(delay, 30.0))
+            time.sleep(min(delay, _MAX_BACKOFF))
 
     def _partial(self, response: httpx2.Response) -> None:
         try:
@@ -411,7 +413,11 @@ class _OtlpBackend:
         if isinstance(partial, dict):
             fields = cast("dict[str, Any]", partial)
             if fields.get("rejectedSpans"):
-                log.warning("OTLP collector rejected %s span(s): %s", fields.get("rejectedSpans"), fields.get("errorMessage"))
+                log.warning(
+                    "OTLP collector rejected %s span(s): %s",
+                    fields.get("rejectedSpans"),
+                    scrub(str(fields.get("errorMessage"))),
+                )
 
     def note_dropped(self, count: int, reason: str | None, /) -> None:
         log.warning("stratum OtlpExporter dropped %d record(s)%s", count, f": {scrub(reason)}" if reason else "")
@@ -459,15 +465,6 @@ def resolve_target(endpoint: str | None, headers: Mapping[str, str] | None) -> t
         **(headers or {}),
     }
     return url, merged
-
-
-def _retry_after(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return 0.0
 
 
 class OtlpExporter(BackgroundSink[SpanItem]):

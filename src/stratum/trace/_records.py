@@ -60,6 +60,8 @@ class AttemptRecord:
     """Which request of the attempt this is: 0 before any tool ran, then one more per round."""
     tool_calls: tuple[str, ...] = ()
     """The tools the model called in this request (outcome `"tool_use"`), by name, in order."""
+    usage_estimated: bool = False
+    """True when the reply reported no usage and its tokens and cost are Stratum's estimate."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +101,9 @@ class TraceRecord:
     writes × (cache write − input price). None when nothing was cached or no price is known."""
     stopped: Stopped | None = None
     """For a streamed call cut before its end: `"budget"`, `"deadline"` or `"caller"`."""
+    usage_estimated: bool = False
+    """True when some attempt's reply reported no usage, so its tokens and cost are Stratum's
+    estimate (the worst case it reserved, or a count of what was sent and received)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""

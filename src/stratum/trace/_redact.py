@@ -8,49 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from stratum._util.secrets import REDACTED
+from stratum._util.secrets import scrub as scrub_secrets
 from stratum.exceptions import ConfigurationError
 
 __all__ = ("REDACTED", "RedactMode", "Redaction", "as_redaction", "digest", "scrub")
 
 RedactMode = Literal["none", "omit", "hash"]
 
-REDACTED = "[REDACTED]"
-"""What a key-like secret is replaced with."""
-
-# Key shapes of the providers Stratum talks to, plus bearer/basic headers and `key=...` query
-# parameters. Over-matching a long random-looking token is acceptable; leaking a key is not.
-# Each pattern runs only when its lower-cased marker is in the text: one alternation over every
-# shape cost ~100 us per record, which the writer thread would take from the traced calls.
-_KEEP_PREFIX = r"(?P<keep>"
-_SECRETS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
-    (("sk-",), re.compile(r"sk-(?:ant-[A-Za-z0-9_\-]{8,}|(?:proj-|svcacct-|or-v1-)?[A-Za-z0-9_\-]{16,})")),
-    (("aiza",), re.compile(r"AIza[0-9A-Za-z_\-]{30,}")),
-    (("gsk_",), re.compile(r"gsk_[A-Za-z0-9]{20,}")),
-    (("xai-",), re.compile(r"xai-[A-Za-z0-9]{20,}")),
-    (("bearer", "basic"), re.compile(_KEEP_PREFIX + r"(?i:bearer|basic)\s+)[A-Za-z0-9._~+/=\-]{8,}")),
-    (("key=",), re.compile(_KEEP_PREFIX + r"(?i:api[_-]?key|x-goog-api-key|x-api-key|key)=)[A-Za-z0-9._\-]{8,}")),
-)
-
-
-def _replace(match: re.Match[str]) -> str:
-    # Keep "Bearer " / "key=" so the message still says what was there.
-    kept = match.groupdict().get("keep")
-    return (kept or "") + REDACTED
-
 
 def scrub(text: str) -> str:
     """`text` with anything shaped like an API key or bearer token replaced by `[REDACTED]`."""
-    if len(text) < 8:
-        return text
-    lowered = text.lower()
-    for markers, pattern in _SECRETS:
-        if any(m in lowered for m in markers):
-            text = pattern.sub(_replace, text)
-    return text
+    return scrub_secrets(text)
 
 
 def digest(value: Any) -> str:

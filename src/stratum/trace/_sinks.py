@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from stratum.exceptions import ConfigurationError
 from stratum.trace._records import FlowRecord, TraceRecord
 
-__all__ = ("MemorySink", "TraceSink")
+__all__ = ("MemorySink", "TraceSink", "bad_path", "prepare_path")
 
 DEFAULT_MEMORY_RECORDS = 10_000
 """How many records the default in-memory sink keeps (oldest dropped first)."""
@@ -70,3 +72,27 @@ class MemorySink:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def bad_path(sink: str, path: Path, problem: object) -> ConfigurationError:
+    """The error for a sink whose file cannot be written."""
+    return ConfigurationError(
+        f"{sink}({str(path)!r}) cannot write its file: {problem}. Pass a path to a file in a folder "
+        "you can write to (parent folders are created)"
+    )
+
+
+def prepare_path(sink: str, path: Path) -> None:
+    """Create `path`'s parent folders and check the file can be opened for appending.
+
+    Done when the sink is made, on the caller's thread: a bad path is a `ConfigurationError`
+    naming it there, not a stream of lost records on the writer thread later.
+    """
+    try:
+        if path.is_dir():
+            raise IsADirectoryError("it is a directory")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise bad_path(sink, path, exc.strerror or exc) from exc

@@ -13,6 +13,7 @@ from typing import Any
 from stratum.trace._codec import decode, dumps, parse_time
 from stratum.trace._records import FlowRecord, Status, TraceRecord
 from stratum.trace._redact import Redaction, RedactMode, as_redaction, scrub
+from stratum.trace._sinks import bad_path, prepare_path
 from stratum.trace._worker import DEFAULT_BATCH, DEFAULT_QUEUE, BackgroundSink
 
 __all__ = ("SqliteSink", "query_flows", "query_records", "read_drops")
@@ -247,8 +248,11 @@ class SqliteSink(BackgroundSink[TraceRecord | FlowRecord]):
         self.path = Path(path)
         self.redaction = as_redaction(redact)
         # Create the schema now, on the caller's thread, so queries work before the first write.
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _connect(self.path, timeout).close()
+        prepare_path("SqliteSink", self.path)
+        try:
+            _connect(self.path, timeout).close()
+        except sqlite3.Error as exc:  # e.g. the file exists but is not a database
+            raise bad_path("SqliteSink", self.path, exc) from exc
         super().__init__(_SqliteBackend(self.path, self.redaction, timeout), name=f"stratum-sqlite:{self.path.name}", queue_size=queue_size, batch_size=batch_size)
 
     def records(

@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Generic, Protocol, Self, TypeVar
 
+from stratum._util.secrets import scrub
 from stratum.exceptions import ConfigurationError
 from stratum.trace._records import FlowRecord, TraceRecord
 
@@ -61,6 +63,18 @@ _STOP = _Marker("stop")
 _NOTE = _Marker("note")
 
 
+class _Clock:
+    """Seconds left of one overall timeout (None: no limit), never negative."""
+
+    __slots__ = ("_end",)
+
+    def __init__(self, timeout: float | None) -> None:
+        self._end = None if timeout is None else time.monotonic() + timeout
+
+    def __call__(self) -> float | None:
+        return None if self._end is None else max(self._end - time.monotonic(), 0.0)
+
+
 class Worker(Generic[ItemT]):
     """A bounded queue and the thread that drains it into a `Backend`."""
 
@@ -104,29 +118,35 @@ class Worker(Generic[ItemT]):
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued record is written (and any drop noted); False on timeout."""
+        left = _Clock(timeout)
         if not self._thread.is_alive():
             return self._queue.unfinished_tasks == 0
-        if not self._wait_drained(timeout):
+        if not self._wait_drained(left()):
             return False
         if self.dropped > self._reported:
             try:
-                self._queue.put(_NOTE, timeout=timeout)
+                self._queue.put(_NOTE, timeout=left())
             except queue.Full:
                 return False
-            return self._wait_drained(timeout)
+            return self._wait_drained(left())
         return True
 
     def close(self, timeout: float | None = None) -> None:
-        """Flush, then stop the thread and release the backend. Idempotent."""
+        """Flush, then stop the thread and release the backend. Idempotent.
+
+        `timeout` bounds the whole close (flush, stop and join together): at interpreter exit
+        an unreachable collector costs at most `EXIT_TIMEOUT` seconds, not one per step.
+        """
         if self._closed:
             return
-        self.flush(timeout)
+        left = _Clock(timeout)
+        self.flush(left())
         self._closed = True
         try:
-            self._queue.put(_STOP, timeout=timeout)
+            self._queue.put(_STOP, timeout=left())
         except queue.Full:
             pass  # the thread is stuck; it is a daemon and dies with the interpreter
-        self._thread.join(timeout)
+        self._thread.join(left())
 
     # --- worker thread -----------------------------------------------------------------------
 
@@ -147,7 +167,7 @@ class Worker(Generic[ItemT]):
                     self._backend.write(items)
                 except Exception as exc:  # noqa: BLE001 - a sink never breaks a call
                     self._drop(len(items), f"{type(exc).__name__}: {exc}")
-                    log.warning("stratum trace sink %s lost %d record(s): %s", self._thread.name, len(items), exc)
+                    log.warning("stratum trace sink %s lost %d record(s): %s", self._thread.name, len(items), scrub(str(exc)))
                 else:
                     self.written += len(items)
             self._note_drops()
@@ -156,7 +176,7 @@ class Worker(Generic[ItemT]):
         try:
             self._backend.close()
         except Exception as exc:  # noqa: BLE001
-            log.warning("stratum trace sink %s failed to close: %s", self._thread.name, exc)
+            log.warning("stratum trace sink %s failed to close: %s", self._thread.name, scrub(str(exc)))
 
     def _note_drops(self) -> None:
         with self._lock:
