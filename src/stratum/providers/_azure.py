@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from stratum._model import CallSpec
@@ -61,7 +61,7 @@ def _bearer(token_provider: TokenProvider) -> Callable[[Any], Awaitable[Mapping[
     async def authorize(request: Any) -> Mapping[str, str]:
         token: Any = token_provider()
         if inspect.isawaitable(token):
-            token = await cast(Awaitable[Any], token)
+            token = await token
         if not isinstance(token, str) or not token:
             raise ConfigurationError(
                 "the Azure token provider returned no token (expected a non-empty str); pass "

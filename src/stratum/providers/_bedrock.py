@@ -151,7 +151,8 @@ def _sigv4(credentials: Any, region: str) -> Authorize:
             data=request.content,
             headers={"content-type": request.headers.get("content-type", "application/json")},
         )
-        SigV4Auth(frozen, "bedrock", region).add_auth(aws)
+        signer: Any = SigV4Auth(frozen, "bedrock", region)
+        signer.add_auth(aws)
         return {k.lower(): v for k, v in aws.headers.items() if k.lower() != "content-type"}
 
     return authorize

@@ -47,11 +47,12 @@ class VertexGeminiDialect(GeminiDialect):
 def _google_auth() -> Any:
     try:
         import google.auth
-        import google.auth.transport.requests
+        import google.auth.transport.requests as transport  # token refresh needs `requests`
     except ImportError as exc:
         raise ConfigurationError(
             f"the Vertex provider authenticates with google-auth, which is not installed: {_INSTALL}"
         ) from exc
+    del transport
     return google.auth
 
 
