@@ -226,3 +226,21 @@ async def scaling() -> None:
         pass
     except LedgerError as exc:
         del exc
+
+
+def accounts() -> None:
+    from stratum.providers import AzureOpenAI, Bedrock, OpenAI, Provider, RateLimit, Vertex
+
+    limit = RateLimit(requests_per_minute=500, tokens_per_minute=200_000, max_queue=100)
+    assert_type(limit.waiting, int)
+
+    def token() -> str:
+        return "t"
+
+    azure = AzureOpenAI(endpoint="https://r.openai.azure.com", azure_ad_token_provider=token, rate_limit=limit)
+    bedrock = Bedrock("us-east-1", structured_output="tool", rate_limit=RateLimit())
+    vertex = Vertex("project", "global")
+    providers: dict[str, Provider] = {"azure": azure, "bedrock": bedrock, "vertex": vertex, "o": OpenAI(rate_limit=limit)}
+    assert_type(bedrock.region, str)
+    assert_type(vertex.location, str)
+    stratum.configure(providers=providers)
