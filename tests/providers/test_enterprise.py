@@ -305,7 +305,7 @@ async def test_bedrock_encodes_native_output_like_the_recorded_request() -> None
     server = Server(recorded.response())
     bedrock = Bedrock("us-east-1", credentials=_creds(), http_client=server.client())
     schema = json.loads(recorded.request_body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"])  # type: ignore[index]
-    from stratum._model import CallSpec, Message
+    from stratum._runtime.model import CallSpec, Message
 
     spec = CallSpec(
         model="us.anthropic.claude-sonnet-4-6",

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from stratum._model import CallSpec
+from stratum._runtime.model import CallSpec
 from stratum.exceptions import ConfigurationError
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Options, Sleep, _HTTPProvider, missing_key
 from stratum.providers._openai import OpenAIChatDialect, OpenAIResponsesDialect

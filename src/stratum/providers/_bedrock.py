@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from stratum._model import CallSpec, Completion, FinishReason, Usage
+from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
 from stratum.exceptions import ConfigurationError
 from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Authorize, Options, Sleep, _HTTPProvider

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 
-from stratum._model import CallSpec
+from stratum._runtime.model import CallSpec
 from stratum.exceptions import AuthenticationError, ConfigurationError
 from stratum.providers._faults import scrub
 from stratum.providers._gemini import GeminiDialect
