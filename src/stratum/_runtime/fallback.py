@@ -23,10 +23,10 @@ from stratum.exceptions import (
     RefusalError,
     StratumCompileError,
 )
-from stratum.providers._registry import ResolvedModel, resolve_model
 
 if TYPE_CHECKING:
     from stratum._runtime.budget import Envelope
+    from stratum.providers._registry import ResolvedModel
     from stratum._runtime.recording import Recording
     from stratum._runtime.spec import InferSpec
 
@@ -82,6 +82,8 @@ async def run_chain(
     `start(resolved, env, shared)` makes the attempt loop of one model; with `shared` it uses
     `env` (the first model's envelope) instead of opening its own.
     """
+    from stratum.providers._registry import resolve_model  # the providers load at the first call
+
     tally = rec.tally
     assert tally is not None
     tried: list[str] = []
