@@ -510,3 +510,17 @@ async def test_anthropic_base_url_reaches_the_wire(monkeypatch: pytest.MonkeyPat
     server = Server(httpx2.Response(200, json=reply))
     await Anthropic(api_key="sk-ant-PLANTED-0123456789", http_client=server.client(), sleep=Sleeps()).complete(call())
     assert str(server.requests[0].url) == "https://proxy.example/v1/messages"
+
+
+async def test_bedrock_refuses_media_inputs_before_sending() -> None:
+    from stratum import Image
+    from stratum._runtime.model import CallSpec, Message
+    from stratum.exceptions import UnsupportedInputError
+
+    server = Server(load("bedrock_max_tokens.yaml")[0].response())
+    bedrock = Bedrock("us-east-1", credentials=_creds(), http_client=server.client())
+    photo = Image.from_bytes(b"\x89PNG\r\n\x1a\n0000", "image/png")
+    spec = CallSpec(model="m", messages=(Message("user", "photo:", "media", media=photo),))  # type: ignore[arg-type]
+    with pytest.raises(UnsupportedInputError, match="Bedrock"):
+        await bedrock.complete(spec)
+    assert server.requests == []

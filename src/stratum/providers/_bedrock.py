@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from stratum._runtime.model import CallSpec, Completion, FinishReason, Usage
-from stratum.exceptions import ConfigurationError
+from stratum.exceptions import ConfigurationError, UnsupportedInputError
 from stratum.providers._dialect import as_int, as_str, get_dict, get_list, merged_turns
 from stratum.providers._http import DEFAULT_MAX_CONCURRENCY, Authorize, Options, Sleep, _HTTPProvider
 
@@ -69,6 +69,14 @@ class BedrockConverseDialect:
         return f"model/{quote(call.model, safe='')}/converse"
 
     def encode(self, call: CallSpec) -> dict[str, Any]:
+        for message in call.messages:
+            if message.media is not None:
+                raise UnsupportedInputError(
+                    f"the Bedrock Converse dialect does not send media inputs yet ({message.media.media_type}); "
+                    "call a model through 'anthropic:', 'openai:' or 'vertex:' for images, documents and audio",
+                    media_type=message.media.media_type,
+                    provider=self.name,
+                )
         messages = [
             {"role": role, "content": [{"text": m.content} for m in group]}  # data stays its own block
             for role, group in merged_turns(call.messages)
