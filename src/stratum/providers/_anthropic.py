@@ -7,6 +7,7 @@ Wire facts: WIRE.md §3. Usage: Anthropic reports cache reads and cache writes *
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, cast
