@@ -54,6 +54,10 @@ def classify_sampled(text: str) -> Sentiment: ...
 def hello(name: str) -> str: ...
 
 
+@infer("Classify, falling back", model=["openai:gpt-4.1-mini", "anthropic:claude-haiku-4-5"])
+def classify_anywhere(text: str) -> Sentiment: ...
+
+
 @infer("Count", given=lambda text: len(text) > 0, ensure=[lambda r: r >= 0, lambda r, text: r <= len(text)])
 def count(text: str) -> int: ...
 
@@ -148,7 +152,10 @@ async def usage() -> None:
     assert_type(await assess(photo, claim), Sentiment)
     error: type[stratum.StratumError] = stratum.UnsupportedInputError
     del error
+    assert_type(await classify_anywhere("x"), Sentiment)
     records: list[TraceRecord] = stratum.trace.records()
+    assert_type(records[-1].models_tried, tuple[str, ...])
+    assert_type(records[-1].attempt_records[0].model, str | None)
     flows: list[FlowRecord] = stratum.trace.flows()
     assert_type(records[0].cache_savings_usd, Decimal | None)
     audit: stratum.trace.Audit = stratum.trace.audit(flows, records)
@@ -226,3 +233,21 @@ async def scaling() -> None:
         pass
     except LedgerError as exc:
         del exc
+
+
+def accounts() -> None:
+    from stratum.providers import AzureOpenAI, Bedrock, OpenAI, Provider, RateLimit, Vertex
+
+    limit = RateLimit(requests_per_minute=500, tokens_per_minute=200_000, max_queue=100)
+    assert_type(limit.waiting, int)
+
+    def token() -> str:
+        return "t"
+
+    azure = AzureOpenAI(endpoint="https://r.openai.azure.com", azure_ad_token_provider=token, rate_limit=limit)
+    bedrock = Bedrock("us-east-1", structured_output="tool", rate_limit=RateLimit())
+    vertex = Vertex("project", "global")
+    providers: dict[str, Provider] = {"azure": azure, "bedrock": bedrock, "vertex": vertex, "o": OpenAI(rate_limit=limit)}
+    assert_type(bedrock.region, str)
+    assert_type(vertex.location, str)
+    stratum.configure(providers=providers)

@@ -33,6 +33,7 @@ from stratum._runtime.budget import Envelope, Reservation
 from stratum._runtime.checks import run_ensure
 from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
+from stratum._runtime.fallback import model_chain, run_chain
 from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.prompt import Prompt, retry_messages
 from stratum._runtime.metering import charged_usage, within_reservation
@@ -174,7 +175,15 @@ class _AttemptLoop:
         "bound",
     )
 
-    def __init__(self, spec: InferSpec, bound: Mapping[str, Any], resolved: ResolvedModel, prompt: Prompt, rec: Recording) -> None:
+    def __init__(
+        self,
+        spec: InferSpec,
+        bound: Mapping[str, Any],
+        resolved: ResolvedModel,
+        prompt: Prompt,
+        rec: Recording,
+        same_env: tuple[Envelope | None] | None = None,
+    ) -> None:
         self.spec = spec
         self.bound = bound
         self.resolved = resolved
@@ -184,10 +193,11 @@ class _AttemptLoop:
         self.price = resolve_price(resolved.label, resolved.provider, resolved.provider_name, resolved.model)
         self.schema_overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
         self.enforces_deadline: bool = getattr(resolved.provider, "enforces_deadline", False)
-        parent = _context.current_envelope()
-        self.env: Envelope | None = (
-            Envelope(spec.budget, parent, flow_id=parent.flow_id if parent else None) if spec.budget else parent
-        )
+        if same_env is not None:  # the next model of a fallback chain: the same envelope and deadline
+            self.env: Envelope | None = same_env[0]
+        else:
+            parent = _context.current_envelope()
+            self.env = Envelope(spec.budget, parent, flow_id=parent.flow_id if parent else None) if spec.budget else parent
         self.tools: ToolRun | None = ToolRun(spec.tools, spec.max_tool_rounds, rec.record_id) if spec.tools else None
         self.shared = self.env is not None and self.env.shared
 
@@ -479,6 +489,16 @@ async def run_attempts(
         spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta
     ) as rec:
         rec.tally = CallTally()
+        chain = model_chain(spec, model)
+        if chain is not None:
+            prompt = spec.compile(bound, extra_sections)
+            rec.prompt_hash = prompt.hash
+            rec.output = await run_chain(
+                chain, rec, lambda resolved, env, shared: _AttemptLoop(
+                    spec, bound, resolved, prompt, rec, (env,) if shared else None
+                )
+            )
+            return rec.output
         resolved = resolve_for(spec, model)
         rec.model, rec.provider = resolved.label, resolved.provider_name
         prompt = spec.compile(bound, extra_sections)

@@ -212,7 +212,9 @@ def infer(
         context: extra instructions, in order.
         ensure: checks on the result (`lambda r: ...`); a failed one triggers a targeted retry.
         given: checks on the inputs, by parameter name; a failed one raises `PreconditionFailed`.
-        model: `"provider:model"`, a registered name, or a model object (see `stratum.testing`).
+        model: `"provider:model"`, a registered name, or a model object (see `stratum.testing`);
+            or a list of them, a fallback chain tried in order: after a provider fault (once the
+            provider's own retries are spent) the next model runs within the same budget.
         temperature: sampling temperature (provider default when None).
         max_tokens: output cap per attempt (lowered to what the budget can pay for).
         budget: this call's own envelope (all attempts), inside the current flow's.

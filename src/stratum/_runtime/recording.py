@@ -130,6 +130,7 @@ class Recording(_Open):
         "function",
         "meta",
         "model",
+        "models_tried",
         "opaque",
         "output",
         "prompt_hash",
@@ -166,6 +167,8 @@ class Recording(_Open):
         self.tally: CallTally | None = None
         self.stopped: Stopped | None = None
         """For a stream cut before its end: why (`budget`, `deadline`, `caller`)."""
+        self.models_tried: tuple[str, ...] = ()
+        """Set by a fallback chain; a plain model call lists its one model."""
         if parent:
             self._scope = _context.under_record(self.record_id)
 
@@ -223,6 +226,7 @@ class Recording(_Open):
             cache_savings_usd=tally.cache_savings,
             stopped=self.stopped,
             usage_estimated=tally.estimated,
+            models_tried=self.models_tried or ((self.model,) if self.tally is not None and self.model else ()),
         )
         if flow is not None:
             flow.record_ids.append(self.record_id)

@@ -15,6 +15,7 @@ from stratum._runtime.budget import Budget
 from stratum._runtime.checks import CompiledCheck, compile_checks
 from stratum._runtime.contracts import OutputSpec, is_opaque, output_spec
 from stratum._runtime.inputs import check_input_annotations, may_hold_media
+from stratum._runtime.fallback import check_chain
 from stratum._runtime.prompt import Prompt, compile_prompt, prompt_hash
 from stratum._runtime.tools import Tool, build_tools
 from stratum.exceptions import StratumCompileError
@@ -241,7 +242,7 @@ def build_spec(
         output=output,
         ensures=ensures,
         givens=givens,
-        model=model,
+        model=check_chain(model, where),
         temperature=temperature,
         max_tokens=max_tokens,
         budget=budget,

@@ -7,6 +7,7 @@ Wire facts: WIRE.md §3. Usage: Anthropic reports cache reads and cache writes *
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -21,6 +22,7 @@ from stratum.providers._media_parts import anthropic_content, has_media
 
 if TYPE_CHECKING:
     from stratum.pricing import Price
+    from stratum.providers._ratelimit import RateLimit
 
 __all__ = ("Anthropic", "AnthropicDialect")
 
@@ -149,6 +151,14 @@ class AnthropicDialect:
         return _usage(data)
 
 
+def _env_base_url() -> str | None:
+    """`ANTHROPIC_BASE_URL`, which the Anthropic SDK reads without the `/v1` it appends itself."""
+    root = os.environ.get("ANTHROPIC_BASE_URL", "").rstrip("/")
+    if not root:
+        return None
+    return root if root.endswith("/v1") else f"{root}/v1"
+
+
 class Anthropic(_HTTPProvider):
     """Anthropic's Messages API.
 
@@ -157,14 +167,15 @@ class Anthropic(_HTTPProvider):
 
     Args:
         api_key: the key; defaults to the `ANTHROPIC_API_KEY` environment variable.
-        base_url: the API root; defaults to `https://api.anthropic.com/v1` (include the `/v1`).
+        base_url: the API root, `/v1` included; defaults to `ANTHROPIC_BASE_URL` (with `/v1`
+            appended when it lacks it, as the Anthropic SDK reads it) or `https://api.anthropic.com/v1`.
         http_client: an `httpx2.AsyncClient` (or httpx 0.x `AsyncClient`) to use as is.
         structured_output: `"native"` (`output_config.format` json_schema, the default) or
             `"tool"` (one tool whose input schema is the contract, forced with `tool_choice`;
             for models without native structured outputs).
         anthropic_version: the `anthropic-version` header.
         beta: `anthropic-beta` features to enable, if any.
-        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter, rate_limit: as for `OpenAI`.
     """
 
     def __init__(
@@ -184,6 +195,7 @@ class Anthropic(_HTTPProvider):
         transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if structured_output not in ("native", "tool"):
             raise ConfigurationError(
@@ -198,7 +210,7 @@ class Anthropic(_HTTPProvider):
         super().__init__(
             name=name,
             dialect=AnthropicDialect(structured_output=structured_output),
-            base_url=base_url or "https://api.anthropic.com/v1",
+            base_url=base_url or _env_base_url() or "https://api.anthropic.com/v1",
             headers=headers,
             secret=key,
             options=Options(
@@ -210,5 +222,6 @@ class Anthropic(_HTTPProvider):
                 price=price,
                 sleep=sleep,
                 jitter=jitter,
+                rate_limit=rate_limit,
             ),
         )

@@ -21,6 +21,7 @@ from stratum.providers._media_parts import gemini_content, has_media
 
 if TYPE_CHECKING:
     from stratum.pricing import Price
+    from stratum.providers._ratelimit import RateLimit
 
 __all__ = ("Gemini", "GeminiDialect")
 
@@ -132,7 +133,7 @@ class Gemini(_HTTPProvider):
         api_key: the key; defaults to `GEMINI_API_KEY`, then `GOOGLE_API_KEY`.
         base_url: the API root; defaults to `https://generativelanguage.googleapis.com/v1beta`.
         http_client: an `httpx2.AsyncClient` (or httpx 0.x `AsyncClient`) to use as is.
-        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter, rate_limit: as for `OpenAI`.
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class Gemini(_HTTPProvider):
         transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         key = _api_key(api_key, ("GEMINI_API_KEY", "GOOGLE_API_KEY"), "Gemini")
         super().__init__(
@@ -166,5 +168,6 @@ class Gemini(_HTTPProvider):
                 price=price,
                 sleep=sleep,
                 jitter=jitter,
+                rate_limit=rate_limit,
             ),
         )

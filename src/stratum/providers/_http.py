@@ -52,8 +52,9 @@ from stratum.providers._intercept import Exchange, send_intercepted
 if TYPE_CHECKING:
     from stratum.pricing import Price
     from stratum.providers._stream_events import StreamEvent
+    from stratum.providers._ratelimit import RateLimit, Ticket
 
-__all__ = ("DEFAULT_MAX_CONCURRENCY", "MAX_RESPONSE_BYTES", "Options", "Sleep", "_HTTPProvider", "api_key", "missing_key")
+__all__ = ("DEFAULT_MAX_CONCURRENCY", "MAX_RESPONSE_BYTES", "Authorize", "Options", "Sleep", "_HTTPProvider", "api_key", "missing_key")
 
 DEFAULT_MAX_CONCURRENCY = 100
 """Default per-provider limit on requests in flight, and the size of the connection pool."""
@@ -72,6 +73,9 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """A response body larger than this is refused (a provider error), not held in memory."""
 
 Sleep = Callable[[float], Awaitable[None]]
+Authorize = Callable[[Any], Awaitable[Mapping[str, str]]]
+"""Per-request auth headers for a built request (SigV4 signature, a fresh OAuth token): added
+after the interceptors (cassettes, network guard) have seen the request, so never recorded."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +90,8 @@ class Options:
     price: Price | None = None
     sleep: Sleep | None = None
     jitter: Callable[[], float] | None = None
+    rate_limit: RateLimit | None = None
+    authorize: Authorize | None = None
 
 
 def missing_key(provider: str, env_vars: tuple[str, ...]) -> ConfigurationError:
@@ -230,6 +236,8 @@ class _HTTPProvider:
         self._urls: dict[str, Any] = {}
         if self._user_client is None and self._transport is None:
             _ssl_context()  # built here, not on the event loop inside the first call's deadline
+        self.rate_limit = opts.rate_limit
+        self._authorize = opts.authorize
 
     def __repr__(self) -> str:
         # Never the key: reprs end up in logs and tracebacks.
@@ -355,7 +363,7 @@ class _HTTPProvider:
             shard = state.pick()
             state.loads[shard] += 1
             try:
-                return await send_intercepted(request, exchange, _ReadAll(state.clients[shard]))
+                return await send_intercepted(request, exchange, _ReadAll(state.clients[shard], self._authorize))
             finally:
                 state.loads[shard] -= 1
 
@@ -376,6 +384,21 @@ class _HTTPProvider:
             return _DEADLINE
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _take_turn(self, rate: RateLimit, call: CallSpec, body: bytes, deadline: float | None, started: float) -> Ticket:
+        from stratum.providers._ratelimit import wait_turn
+
+        return await wait_turn(
+            rate,
+            len(body) // 4 + (call.max_tokens or 0),
+            time_left=None if deadline is None else deadline - time.monotonic(),
+            sleep=self._sleep,
+            past_deadline=lambda wait: self._deadline_error(
+                call, started, wait, f"the rate limit's next turn is {wait:.2f} s away, past the deadline"
+            ),
+            provider=self.name,
+            model=call.model,
+        )
+
     async def complete(self, call: CallSpec, /) -> Completion:
         """Send one attempt, retrying transient faults inside the call's deadline."""
         body = json.dumps(self._dialect.encode(call), ensure_ascii=False, separators=(",", ":")).encode()
@@ -388,8 +411,12 @@ class _HTTPProvider:
         started = time.monotonic()
         deadline = None if call.timeout is None else started + call.timeout
         fault_usage: Usage | None = None
+        rate = self.rate_limit
+        ticket: Ticket | None = None
         retry = 0
         while True:
+            if rate is not None:
+                ticket = await self._take_turn(rate, call, body, deadline, started)
             timeout = self._timeout(call, deadline, started)
             request = builder.build_request("POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout})
             failure: BaseException | None = None
@@ -454,6 +481,8 @@ class _HTTPProvider:
                             known: Usage | None = getattr(bad, "usage", None)
                             bad.usage = fault_usage if known is None else fault_usage + known  # pyright: ignore[reportAttributeAccessIssue]
                         raise bad from None
+                    if rate is not None and ticket is not None:
+                        rate.settle(ticket, completion.usage.total_tokens, headers)
                     if retry or fault_usage is not None:
                         completion = _with_faults(completion, retry, fault_usage)
                     return completion
@@ -466,6 +495,8 @@ class _HTTPProvider:
                 usage = self._usage_of(content, data)
             except BadReply as exc:
                 raise self._bad_reply(call, status, str(exc), None) from None
+            if rate is not None and ticket is not None:
+                rate.settle(ticket, None if usage is None else usage.total_tokens, headers)
             total = usage if fault_usage is None else (fault_usage if usage is None else fault_usage + usage)
             error = map_status(
                 status,
@@ -527,14 +558,26 @@ class _ReadAll:
     """Send a request and read its whole body, refusing one larger than `MAX_RESPONSE_BYTES`.
 
     Interceptors see it as the client's `send` (`__self__` is the client, as for a bound method).
+    With `authorize`, per-request auth headers (a SigV4 signature, a fresh token) are added to
+    a copy of the request here, after every interceptor: cassettes never see them.
     """
 
-    __slots__ = ("__self__",)
+    __slots__ = ("__self__", "_authorize")
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, authorize: Authorize | None = None) -> None:
         self.__self__ = client
+        self._authorize = authorize
 
     async def __call__(self, request: Any) -> Any:
+        if self._authorize is not None:
+            extra = await self._authorize(request)
+            request = type(request)(
+                request.method,
+                request.url,
+                headers={**request.headers, **extra},
+                content=request.content,
+                extensions=request.extensions,
+            )
         response = await self.__self__.send(request, stream=True)
         try:
             declared = response.headers.get("content-length")

@@ -23,6 +23,7 @@ from stratum.providers._schema import StrictSchema, drop_added_nulls, to_strict
 
 if TYPE_CHECKING:
     from stratum.pricing import Price
+    from stratum.providers._ratelimit import RateLimit
 
 __all__ = ("OpenAI", "OpenAIChatDialect", "OpenAICompatible", "OpenAIResponsesDialect")
 
@@ -294,6 +295,8 @@ class OpenAI(_HTTPProvider):
             event loop), e.g. `httpx2.MockTransport` in tests.
         sleep: how to wait between fault retries (tests pass a fake; default `anyio.sleep`).
         jitter: a `() -> float in [0, 1)` for backoff jitter (default `random.random`).
+        rate_limit: a `RateLimit` (requests/min, tokens/min, the provider's rate-limit headers)
+            applied to every request of this provider object, fault retries included.
     """
 
     def __init__(
@@ -313,6 +316,7 @@ class OpenAI(_HTTPProvider):
         transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if api not in ("chat", "responses"):
             raise ConfigurationError(f"api must be 'chat' or 'responses', got {api!r}; pass api='chat'")
@@ -338,6 +342,7 @@ class OpenAI(_HTTPProvider):
                 price=price,
                 sleep=sleep,
                 jitter=jitter,
+                rate_limit=rate_limit,
             ),
         )
 
@@ -360,7 +365,7 @@ class OpenAICompatible(_HTTPProvider):
         name: the provider name in traces and interceptors.
         strict: send `strict: true` with a strict-transformed schema (for servers that honour it).
         max_tokens_field: `"max_tokens"` (most servers) or `"max_completion_tokens"`.
-        max_retries, max_concurrency, model, price, transport, sleep, jitter: as for `OpenAI`.
+        max_retries, max_concurrency, model, price, transport, sleep, jitter, rate_limit: as for `OpenAI`.
     """
 
     def __init__(
@@ -380,6 +385,7 @@ class OpenAICompatible(_HTTPProvider):
         transport: Any = None,
         sleep: Sleep | None = None,
         jitter: Callable[[], float] | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         if not base_url:
             raise ConfigurationError(
@@ -403,5 +409,6 @@ class OpenAICompatible(_HTTPProvider):
                 price=price,
                 sleep=sleep,
                 jitter=jitter,
+                rate_limit=rate_limit,
             ),
         )

@@ -5,7 +5,9 @@ in the settings), so nothing here opens a connection or reads a key at import ti
 presets need their key in the environment: without it the factory raises `ConfigurationError`
 naming the variable. Local servers (`ollama`, `vllm`, `llamacpp`, `lmstudio`; listed in
 `stratum._util.model_strings.LOCAL_SERVERS`) need none; their base URL can be moved with
-`OLLAMA_BASE_URL`, `VLLM_BASE_URL`, `LLAMACPP_BASE_URL` and `LMSTUDIO_BASE_URL`.
+`OLLAMA_BASE_URL`, `VLLM_BASE_URL`, `LLAMACPP_BASE_URL` and `LMSTUDIO_BASE_URL`. The enterprise
+accounts (`azure`, `bedrock`, `vertex`) read their endpoint and credentials from the
+environment the same way their own SDKs do.
 """
 
 from __future__ import annotations
@@ -68,12 +70,33 @@ def _gemini() -> Provider:
     return Gemini(name="gemini")
 
 
+def _azure() -> Provider:
+    from stratum.providers._azure import AzureOpenAI
+
+    return AzureOpenAI()
+
+
+def _bedrock() -> Provider:
+    from stratum.providers._bedrock import Bedrock
+
+    return Bedrock()
+
+
+def _vertex() -> Provider:
+    from stratum.providers._vertex import Vertex
+
+    return Vertex()
+
+
 BUILTIN_FACTORIES: Mapping[str, Callable[[], Provider]] = MappingProxyType(
     {
         "openai": _openai,
         "anthropic": _anthropic,
         "google": _google,
         "gemini": _gemini,
+        "azure": _azure,
+        "bedrock": _bedrock,
+        "vertex": _vertex,
         **{name: _local(name) for name in LOCAL_SERVERS},
         **{name: _hosted(name) for name in HOSTED_COMPATIBLE},
     }

@@ -83,6 +83,7 @@ def _call_dict(r: TraceRecord) -> dict[str, Any]:
         "cache_savings_usd": None if r.cache_savings_usd is None else str(r.cache_savings_usd),
         "stopped": r.stopped,
         "usage_estimated": r.usage_estimated,
+        "models_tried": list(r.models_tried),
     }
 
 
@@ -186,6 +187,7 @@ def decode(data: Mapping[str, Any]) -> TraceRecord | FlowRecord:
             budget_events=tuple(_event(e) for e in fields.get("budget_events") or ()),
             attempt_records=tuple(_attempt(a) for a in fields.get("attempt_records") or ()),
             meta=dict(fields.get("meta") or {}),
+            models_tried=tuple(fields.get("models_tried") or ()),
         )
         return TraceRecord(**fields)
     raise ValueError(f"not a Stratum trace record (type={kind!r})")

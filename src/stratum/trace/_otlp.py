@@ -176,6 +176,7 @@ def _attempt_event(attempt: AttemptRecord, at: int, redaction: Redaction) -> dic
                 "stratum.cost_usd": attempt.cost_usd,
                 "stratum.latency_ms": float(attempt.latency_ms),
                 "stratum.fault_retries": attempt.fault_retries or None,
+                "stratum.model": attempt.model,
                 "stratum.raw_output": _redacted(redaction, redaction.outputs, attempt.raw_output),
                 "error.type": attempt.error.split(":", 1)[0] if attempt.error else None,
             }
@@ -245,6 +246,7 @@ def _call_span(record: TraceRecord, root: str, redaction: Redaction) -> dict[str
         "stratum.cache_hit": record.cache_hit,
         "stratum.review_id": record.review_id,
         "stratum.stopped": record.stopped,
+        "stratum.models_tried": list(record.models_tried) if len(record.models_tried) > 1 else None,
         "stratum.error": record.error,
         "stratum.opaque_inputs": list(record.opaque_inputs) or None,
         "stratum.inputs": _redacted(redaction, redaction.inputs, dict(record.inputs)),

@@ -62,6 +62,8 @@ class AttemptRecord:
     """The tools the model called in this request (outcome `"tool_use"`), by name, in order."""
     usage_estimated: bool = False
     """True when the reply reported no usage and its tokens and cost are Stratum's estimate."""
+    model: str | None = None
+    """The model string this attempt was sent to (set when a fallback chain tried several)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,6 +106,10 @@ class TraceRecord:
     usage_estimated: bool = False
     """True when some attempt's reply reported no usage, so its tokens and cost are Stratum's
     estimate (the worst case it reserved, or a count of what was sent and received)."""
+    models_tried: tuple[str, ...] = ()
+    """Every model string a model call tried, in order: one for a plain call, more when a
+    fallback chain (`@infer(model=[...])`) moved on after provider faults. Empty for calls that
+    reach no model (compute, stubs, cache hits)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (Decimal as string, datetimes ISO 8601, models dumped)."""
