@@ -157,6 +157,80 @@ async def _complete_within(provider: Provider, call: CallSpec, timeout: float) -
         return await provider.complete(call)
 
 
+def judge_completion(
+    spec: InferSpec,
+    bound: Mapping[str, Any],
+    completion: Completion,
+    max_tokens: int | None,
+    resolved: ResolvedModel,
+    *,
+    tool_note: str | None = None,
+) -> tuple[AttemptOutcome, _Verdict, BaseException | None]:
+    """Judge one completion: the attempt's outcome, the verdict, and the error that ends the call
+    (a refusal or a filtered output) or None. Used by the attempt loop and by batch results."""
+    if completion.finish_reason == "refusal":
+        refusal = completion.refusal or completion.text
+        return "refusal", _Verdict(), RefusalError(
+            f"{spec.qualname}: the model refused: {refusal!r}; rephrase the intent or inputs, or handle RefusalError",
+            refusal=refusal,
+            provider=resolved.provider_name,
+            model=resolved.model,
+        )
+    if completion.finish_reason == "content_filter":
+        return "content_filter", _Verdict(), ContentFilterError(
+            f"{spec.qualname}: the provider's content filter withheld the output; "
+            "change the inputs or handle ContentFilterError",
+            provider=resolved.provider_name,
+            model=resolved.model,
+        )
+    if completion.finish_reason == "length" and not completion.text.strip():
+        # a reasoning model that spent the whole output budget thinking: not an empty answer
+        found = (
+            f"the output limit (max_tokens={max_tokens}) was used up before any answer was written; "
+            "answer directly and briefly",
+        )
+        return "truncated", _Verdict(violations=found, parse_failed=True), None
+    try:
+        value = spec.output.parse(completion.text)
+    except OutputError as exc:
+        found = tuple(exc.violations)
+        if tool_note is not None:
+            found = (tool_note, *found)
+        truncated = completion.finish_reason == "length"
+        if truncated:
+            found = (
+                f"the output was cut off at the output limit (max_tokens={max_tokens}) before it was "
+                "complete; give a shorter answer",
+                *found,
+            )
+        return ("truncated" if truncated else "parse_error"), _Verdict(violations=found, parse_failed=True), None
+    found = tuple(v for check in spec.ensures if (v := run_ensure(check, value, bound)) is not None)
+    return ("violation" if found else "ok"), _Verdict(value=value, violations=found), None
+
+
+def exhausted_error(spec: InferSpec, verdict: _Verdict, attempts: list[AttemptRecord], last_text: str) -> BaseException:
+    """The error after the last attempt: `ParseFailure` or `PostconditionFailed`, with history."""
+    count = len({a.attempt for a in attempts})  # tool rounds are requests of one attempt
+    listed = "; ".join(verdict.violations).rstrip(" .")  # ". Inspect ..." follows
+    tries = f"{count} attempt{'s' if count != 1 else ''}"
+    if verdict.parse_failed:
+        return ParseFailure(
+            f"{spec.qualname}: the output did not match {spec.output.name} after {tries}: "
+            f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
+            function=spec.qualname,
+            raw_output=last_text,
+            violations=verdict.violations,
+            retry_history=attempts,
+        )
+    return PostconditionFailed(
+        f"{spec.qualname}: ensure failed after {tries}: {listed}. "
+        "Inspect .retry_history, raise retries=, or revisit the ensure",
+        function=spec.qualname,
+        violations=verdict.violations,
+        retry_history=attempts,
+    )
+
+
 class _AttemptLoop:
     """The state one call's attempts share: the model, its price, the prompt, the envelope."""
 
@@ -321,71 +395,18 @@ class _AttemptLoop:
 
     def judge(self, attempt: _Attempt, completion: Completion) -> _Verdict:
         """Refusals and filtered outputs raise; otherwise parse, validate and run `ensure`."""
-        spec = self.spec
-        if completion.finish_reason == "refusal":
-            refusal = completion.refusal or completion.text
-            self._fail(attempt, "refusal", RefusalError(
-                f"{spec.qualname}: the model refused: {refusal!r}; rephrase the intent or inputs, or handle RefusalError",
-                refusal=refusal,
-                provider=self.resolved.provider_name,
-                model=self.resolved.model,
-            ))
-        if completion.finish_reason == "content_filter":
-            self._fail(attempt, "content_filter", ContentFilterError(
-                f"{spec.qualname}: the provider's content filter withheld the output; "
-                "change the inputs or handle ContentFilterError",
-                provider=self.resolved.provider_name,
-                model=self.resolved.model,
-            ))
-        if completion.finish_reason == "length" and not completion.text.strip():
-            # a reasoning model that spent the whole output budget thinking: not an empty answer
-            found = (
-                f"the output limit (max_tokens={attempt.max_tokens}) was used up before any answer was written; "
-                "answer directly and briefly",
-            )
-            self.tally.attempts.append(attempt.record("truncated", violations=found))
-            return _Verdict(violations=found, parse_failed=True)
-        try:
-            value = spec.output.parse(completion.text)
-        except OutputError as exc:
-            found: tuple[str, ...] = tuple(exc.violations)
-            if self.tools is not None and completion.tool_calls:
-                found = (self.tools.over_limit(), *found)
-            truncated = completion.finish_reason == "length"
-            if truncated:
-                found = (
-                    f"the output was cut off at the output limit (max_tokens={attempt.max_tokens}) before it was "
-                    "complete; give a shorter answer",
-                    *found,
-                )
-            self.tally.attempts.append(attempt.record("truncated" if truncated else "parse_error", violations=found))
-            return _Verdict(violations=found, parse_failed=True)
-        found = tuple(v for check in spec.ensures if (v := run_ensure(check, value, self.bound)) is not None)
-        self.tally.attempts.append(attempt.record("violation" if found else "ok", violations=found))
-        return _Verdict(value=value, violations=found)
+        over = self.tools.over_limit() if self.tools is not None and completion.tool_calls else None
+        outcome, verdict, error = judge_completion(
+            self.spec, self.bound, completion, attempt.max_tokens, self.resolved, tool_note=over
+        )
+        if error is not None:
+            self._fail(attempt, outcome, error)
+        self.tally.attempts.append(attempt.record(outcome, violations=verdict.violations))
+        return verdict
 
     def give_up(self, verdict: _Verdict, last_text: str) -> BaseException:
         """The error after the last attempt: `ParseFailure` or `PostconditionFailed`, with history."""
-        spec, attempts = self.spec, self.tally.attempts
-        count = len({a.attempt for a in attempts})  # tool rounds are requests of one attempt
-        listed = "; ".join(verdict.violations).rstrip(" .")  # ". Inspect ..." follows
-        tries = f"{count} attempt{'s' if count != 1 else ''}"
-        if verdict.parse_failed:
-            return ParseFailure(
-                f"{spec.qualname}: the output did not match {spec.output.name} after {tries}: "
-                f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
-                function=spec.qualname,
-                raw_output=last_text,
-                violations=verdict.violations,
-                retry_history=attempts,
-            )
-        return PostconditionFailed(
-            f"{spec.qualname}: ensure failed after {tries}: {listed}. "
-            "Inspect .retry_history, raise retries=, or revisit the ensure",
-            function=spec.qualname,
-            violations=verdict.violations,
-            retry_history=attempts,
-        )
+        return exhausted_error(self.spec, verdict, self.tally.attempts, last_text)
 
     def _fail(self, attempt: _Attempt, outcome: AttemptOutcome, error: BaseException) -> NoReturn:
         self.tally.attempts.append(attempt.record(outcome, error=error))

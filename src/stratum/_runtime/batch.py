@@ -25,23 +25,17 @@ import anyio
 
 from stratum._compose.outcomes import Failure, Success
 from stratum._runtime import context as _context
-from stratum._runtime.attempts import resolve_for
+from stratum._runtime.attempts import exhausted_error, judge_completion, resolve_for
 from stratum._runtime.budget import Budget, Envelope, Reservation
 from stratum._runtime.call import call, check_given
-from stratum._runtime.checks import run_ensure
-from stratum._runtime.contracts import OutputError
 from stratum._runtime.model import CallSpec, Completion, Message, Usage
 from stratum._runtime.prompt import Prompt, retry_messages
 from stratum._runtime.recording import CallTally, Recording, error_text, recording
 from stratum._runtime.routing import route_for
 from stratum.exceptions import (
     BudgetExceeded,
-    ContentFilterError,
-    ParseFailure,
-    PostconditionFailed,
     PreconditionFailed,
     ProviderError,
-    RefusalError,
 )
 from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate_parts
 from stratum.pricing._resolve import resolve_price
@@ -427,68 +421,20 @@ class _Batch:
         item.outcome.charge(usage, cost)
         await self._settle(item, usage, cost)
 
-        def note(kind: AttemptOutcome, found: tuple[str, ...] = (), err: BaseException | None = None) -> None:
-            item.outcome.attempts.append(
-                _attempt(attempt, item.attempt_hash, kind, completion=completion, usage=usage, cost=cost,
-                         latency_ms=latency, max_tokens=call.max_tokens, violations=found, error=err)
-            )
-
-        if completion.finish_reason == "refusal":
-            refused = RefusalError(
-                f"{spec.qualname}: the model refused: {completion.refusal or completion.text!r}; "
-                "rephrase the intent or inputs, or handle RefusalError",
-                refusal=completion.refusal or completion.text, provider=self.resolved.provider_name,
-                model=self.resolved.model,
-            )
-            note("refusal", err=refused)
-            self._finish(item, Failure(refused))
-            return
-        if completion.finish_reason == "content_filter":
-            filtered = ContentFilterError(
-                f"{spec.qualname}: the provider's content filter withheld the output; "
-                "change the inputs or handle ContentFilterError",
-                provider=self.resolved.provider_name, model=self.resolved.model,
-            )
-            note("content_filter", err=filtered)
-            self._finish(item, Failure(filtered))
+        kind, verdict, error = judge_completion(spec, item.bound, completion, call.max_tokens, self.resolved)
+        item.outcome.attempts.append(
+            _attempt(attempt, item.attempt_hash, kind, completion=completion, usage=usage, cost=cost,
+                     latency_ms=latency, max_tokens=call.max_tokens, violations=verdict.violations, error=error)
+        )
+        if error is not None:
+            self._finish(item, Failure(error))
             return
         item.last_text = completion.text
-        try:
-            value = spec.output.parse(completion.text)
-        except OutputError as exc:
-            found: tuple[str, ...] = tuple(exc.violations)
-            if completion.finish_reason == "length":
-                found = (
-                    f"the output was cut off at the output limit (max_tokens={call.max_tokens}) before it was "
-                    "complete; give a shorter answer",
-                    *found,
-                )
-            note("truncated" if completion.finish_reason == "length" else "parse_error", found)
-            item.violations, item.last_parse_failed = found, True
-        else:
-            found = tuple(v for check in spec.ensures if (v := run_ensure(check, value, item.bound)) is not None)
-            if not found:
-                note("ok")
-                self._finish(item, Success(value))
-                return
-            note("violation", found)
-            item.violations, item.last_parse_failed = found, False
+        if not verdict.violations:
+            self._finish(item, Success(verdict.value))
+            return
+        item.violations, item.last_parse_failed = verdict.violations, verdict.parse_failed
         if not last and item.prompt is not None:
             item.messages, item.attempt_hash = retry_messages(item.prompt, completion.text, item.violations)
             return
-        attempts = len(item.outcome.attempts)
-        listed = "; ".join(item.violations)
-        if item.last_parse_failed:
-            failure: BaseException = ParseFailure(
-                f"{spec.qualname}: the output did not match {spec.output.name} after {attempts} attempt(s): "
-                f"{listed}. Inspect .retry_history, raise retries=, or simplify the contract",
-                function=spec.qualname, raw_output=item.last_text, violations=item.violations,
-                retry_history=item.outcome.attempts,
-            )
-        else:
-            failure = PostconditionFailed(
-                f"{spec.qualname}: ensure failed after {attempts} attempt(s): {listed}. "
-                "Inspect .retry_history, raise retries=, or revisit the ensure",
-                function=spec.qualname, violations=item.violations, retry_history=item.outcome.attempts,
-            )
-        self._finish(item, Failure(failure))
+        self._finish(item, Failure(exhausted_error(spec, verdict, item.outcome.attempts, item.last_text)))
