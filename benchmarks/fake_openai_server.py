@@ -35,9 +35,12 @@ RESPONSE = (
 )
 
 
-class Fake(asyncio.Protocol):
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
+class Framed(asyncio.Protocol):
+    """HTTP/1.1 keep-alive framing: each complete request (head + content-length body) goes to
+    `on_request`; `write` answers on the connection if it is still open. The other fake servers
+    of the benchmarks subclass it."""
+
+    def __init__(self) -> None:
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -54,19 +57,36 @@ class Fake(asyncio.Protocol):
             length = 0
             at = head.find(b"content-length:")
             if at >= 0:
-                length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None].strip())
+                end = head.find(b"\r\n", at)
+                length = int(head[at + 15 : end if end > 0 else None].strip())
             total = head_end + 4 + length
             if len(self.buffer) < total:
                 return
+            body = self.buffer[head_end + 4 : total]
             self.buffer = self.buffer[total:]
-            if self.latency:
-                asyncio.get_running_loop().call_later(self.latency, self._reply)
-            else:
-                self._reply()
+            self.on_request(body)
 
-    def _reply(self) -> None:
+    def on_request(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(RESPONSE)
+            self.transport.write(data)
+
+    def write_after(self, delay: float, data: bytes) -> None:
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self.write, data)
+        else:
+            self.write(data)
+
+
+class Fake(Framed):
+    def __init__(self, latency: float) -> None:
+        super().__init__()
+        self.latency = latency
+
+    def on_request(self, body: bytes) -> None:
+        self.write_after(self.latency, RESPONSE)
 
 
 async def main() -> None:

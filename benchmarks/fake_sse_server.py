@@ -16,6 +16,8 @@ import argparse
 import asyncio
 import json
 
+from fake_openai_server import Framed  # the HTTP framing every fake shares
+
 ANSWER = '{"city":"Paris","country":"France","population":2102650}'
 
 
@@ -53,46 +55,21 @@ HEAD = (
 )
 
 
-class Fake(asyncio.Protocol):
+class Fake(Framed):
     def __init__(self, latency: float, gap: float, events: list[bytes]) -> None:
+        super().__init__()
         self.latency = latency
         self.gap = gap
         self.events = events
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            head_end = self.buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self.buffer[:head_end].lower()
-            length = 0
-            at = head.find(b"content-length:")
-            if at >= 0:
-                end = head.find(b"\r\n", at)
-                length = int(head[at + 15 : end if end > 0 else None].strip())
-            total = head_end + 4 + length
-            if len(self.buffer) < total:
-                return
-            self.buffer = self.buffer[total:]
-            loop = asyncio.get_running_loop()
-            if self.gap:
-                loop.call_later(self.latency, self._write, HEAD + self.events[0])
-                for index, event in enumerate(self.events[1:], start=1):
-                    loop.call_later(self.latency + index * self.gap, self._write, event)
-            elif self.latency:
-                loop.call_later(self.latency, self._write, HEAD + b"".join(self.events))
-            else:
-                self._write(HEAD + b"".join(self.events))
-
-    def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+    def on_request(self, body: bytes) -> None:
+        if not self.gap:
+            self.write_after(self.latency, HEAD + b"".join(self.events))
+            return
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.latency, self.write, HEAD + self.events[0])
+        for index, event in enumerate(self.events[1:], start=1):
+            loop.call_later(self.latency + index * self.gap, self.write, event)
 
 
 async def main() -> None:

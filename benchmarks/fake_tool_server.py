@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 
+from fake_openai_server import Framed  # the HTTP framing every fake shares
 
 
 def _response(message: dict[str, object], finish: str, usage: tuple[int, int]) -> bytes:
@@ -53,39 +54,13 @@ ANSWER = _response(
 )
 
 
-class Fake(asyncio.Protocol):
+class Fake(Framed):
     def __init__(self, latency: float) -> None:
+        super().__init__()
         self.latency = latency
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while True:
-            head_end = self.buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self.buffer[:head_end].lower()
-            length = 0
-            at = head.find(b"content-length:")
-            if at >= 0:
-                length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None].strip())
-            total = head_end + 4 + length
-            if len(self.buffer) < total:
-                return
-            reply = ANSWER if b'"tool_call_id"' in self.buffer[head_end + 4 : total] else CALL
-            self.buffer = self.buffer[total:]
-            if self.latency:
-                asyncio.get_running_loop().call_later(self.latency, self._reply, reply)
-            else:
-                self._reply(reply)
-
-    def _reply(self, reply: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(reply)
+    def on_request(self, body: bytes) -> None:
+        self.write_after(self.latency, ANSWER if b'"tool_call_id"' in body else CALL)
 
 
 async def main() -> None:
