@@ -34,7 +34,7 @@ from stratum._runtime.checks import run_ensure
 from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
 from stratum._runtime.fallback import model_chain, run_chain
-from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
+from stratum._runtime.model import NO_USAGE, CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.plan import ModelPlan
 from stratum._runtime.prompt import Prompt, retry_messages
 from stratum._runtime.metering import charged_usage, within_reservation
@@ -97,7 +97,7 @@ class _Attempt:
         error: BaseException | None = None,
         tool_calls: tuple[str, ...] = (),
     ) -> AttemptRecord:
-        used = self.usage or Usage()
+        used = self.usage or NO_USAGE
         done = self.completion
         record = AttemptRecord(
             attempt=self.number,
@@ -115,7 +115,7 @@ class _Attempt:
             finish_reason=done.finish_reason if done is not None else None,
             raw_output=done.text if done is not None else None,
             violations=violations,
-            error=error_text(error),
+            error=None if error is None else error_text(error),
             response_model=done.model if done is not None else None,
             request_id=done.request_id if done is not None else None,
             fault_retries=done.fault_retries if done is not None else 0,

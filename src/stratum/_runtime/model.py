@@ -17,7 +17,7 @@ from stratum._runtime.tool_types import ToolCall, ToolDefinition, ToolResult
 if TYPE_CHECKING:
     from stratum._media import Media
 
-__all__ = ("CallSpec", "Completion", "FinishReason", "Message", "Provider", "ToolChoice", "Usage")
+__all__ = ("NO_USAGE", "CallSpec", "Completion", "FinishReason", "Message", "Provider", "ToolChoice", "Usage")
 
 FinishReason = Literal["stop", "length", "refusal", "content_filter", "tool_use", "other"]
 """Why the model stopped: normalized across providers."""
@@ -55,6 +55,9 @@ class Usage:
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
 
+
+NO_USAGE = Usage()
+"""No tokens at all (a frozen value: shared rather than made again for every empty usage)."""
 
 Role = Literal["system", "user", "assistant"]
 ToolChoice = Literal["auto", "none"]

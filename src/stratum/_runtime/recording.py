@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from stratum._runtime import context as _context
-from stratum._runtime.model import Usage
+from stratum._runtime.model import NO_USAGE
 from stratum._util.ids import new_id
 from stratum.trace import AttemptRecord, FlowRecord, TraceRecord, emit
 from stratum.trace._otel import end_call, end_flow, start_call, start_flow
@@ -69,7 +69,7 @@ class CallTally:
 
     def __init__(self) -> None:
         self.attempts: list[AttemptRecord] = []
-        self.usage = Usage()
+        self.usage = NO_USAGE
         self.cost = Decimal(0)
         self.priced = True
         self.estimated = False
@@ -79,7 +79,7 @@ class CallTally:
 
     def charge(self, usage: Usage, cost: Decimal | None) -> None:
         """Add one response's usage and cost (None: no price known, so the total is unknown)."""
-        self.usage = self.usage + usage
+        self.usage = usage if self.usage is NO_USAGE else self.usage + usage
         if cost is None:
             self.priced = False
         else:
