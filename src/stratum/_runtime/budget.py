@@ -201,23 +201,23 @@ class Envelope:
         caps_usd = budget.usd is not None
         if parent is None:
             self._lock: threading.Lock = threading.Lock()
-            self._chain: tuple[Envelope, ...] = (self,)
+            self._outer: tuple[Envelope, ...] = ()
             self._nearest_deadline: float | None = self.deadline
             self._caps_output = caps_usd or budget.tokens is not None
             self._needs_price = caps_usd
-            self._shared_chain: tuple[Envelope, ...] = ()
+            self._shared_outer: tuple[Envelope, ...] = ()
             self.shared = False
             """True when this envelope or an ancestor is shared through a ledger."""
         else:
             self._lock = parent._lock
-            self._chain = (self, *parent._chain)
+            self._outer = parent.chain()
             nearest = parent._nearest_deadline
             self._nearest_deadline = (
                 self.deadline if nearest is None else nearest if self.deadline is None else min(nearest, self.deadline)
             )
             self._caps_output = parent._caps_output or caps_usd or budget.tokens is not None
             self._needs_price = parent._needs_price or caps_usd
-            self._shared_chain = parent._shared_chain
+            self._shared_outer = parent._shared_chain
             self.shared = parent.shared
         # A shared envelope's thresholds are crossed in the ledger, once for every process.
         self._tracks_thresholds = bool(budget.thresholds) and budget.is_limited and budget.key is None
@@ -229,19 +229,25 @@ class Envelope:
         if budget.key is not None:
             self.ledger = budget.ledger or _default_ledger(budget.key)
             self.shared = True
-            outer = self._shared_chain
+            outer = self._shared_outer
             if outer and outer[0].ledger is not self.ledger:
                 raise ConfigurationError(
                     "nested shared budgets must use the same ledger: "
                     + ", ".join(f"{env.budget.key!r} on {env.ledger!r}" for env in (self, *outer))
                 )
-            self._shared_chain = (self, *outer)
 
     # -- reading ---------------------------------------------------------------------------
 
     def chain(self) -> tuple[Envelope, ...]:
         """This envelope and its ancestors, innermost first."""
-        return self._chain
+        # Made when asked, never stored: an envelope holding itself would be a reference cycle,
+        # left to the garbage collector once per call.
+        return (self, *self._outer)
+
+    @property
+    def _shared_chain(self) -> tuple[Envelope, ...]:
+        """The shared envelopes of the chain (those with a ledger), innermost first."""
+        return (self, *self._shared_outer) if self.ledger is not None else self._shared_outer
 
     @property
     def elapsed_ms(self) -> float:
@@ -349,7 +355,7 @@ class Envelope:
         Lowers the output cap to what fits; raises `BudgetExceeded` before sending when not even
         `MIN_OUTPUT_TOKENS` fit, and `UnknownPriceError` when a `usd` limit meets an unknown price.
         """
-        chain = self._chain
+        chain = self.chain()
         with self._lock:
             self.check_time()
             out = max_tokens
@@ -427,7 +433,7 @@ class Envelope:
         with self._lock:
             if reservation is not None:
                 self._release_locked(reservation)
-            for env in self._chain:
+            for env in self.chain():
                 if cost is None:
                     env.unpriced_calls += 1
                 else:
