@@ -31,14 +31,13 @@ import anyio
 from stratum._runtime import context as _context
 from stratum._runtime.budget import Envelope, Reservation
 from stratum._runtime.checks import run_ensure
-from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
 from stratum._runtime.fallback import model_chain, run_chain
 from stratum._runtime.model import NO_USAGE, CallSpec, Completion, Message, Provider, Usage
 from stratum._runtime.plan import ModelPlan
 from stratum._runtime.prompt import Prompt, retry_messages
 from stratum._runtime.metering import charged_usage, within_reservation
-from stratum._runtime.recording import CallTally, Recording, error_text, recording, status_of
+from stratum._runtime.recording import CallTally, Recording, error_text, status_of
 from stratum._runtime.tools import ToolRun
 from stratum.exceptions import (
     BudgetExceeded,
@@ -231,6 +230,7 @@ class _AttemptLoop:
         "env",
         "price",
         "prompt",
+        "prompt_cache",
         "rec",
         "resolved",
         "schema_overhead",
@@ -261,6 +261,7 @@ class _AttemptLoop:
         self.price = plan.price
         self.schema_overhead = plan.schema_overhead
         self.enforces_deadline = plan.enforces_deadline
+        self.prompt_cache = plan.prompt_cache if spec.prompt_cache is None else spec.prompt_cache
         if same_env is not None:  # the next model of a fallback chain: the same envelope and deadline
             self.env: Envelope | None = same_env[0]
         else:
@@ -314,7 +315,7 @@ class _AttemptLoop:
             prompt_hash=self.prompt.hash,
             contract_hash=spec.output.hash,
             attachments=self.prompt.attachments,
-            prompt_cache=current_settings().prompt_cache if spec.prompt_cache is None else spec.prompt_cache,
+            prompt_cache=self.prompt_cache,
             tools=() if self.tools is None else self.tools.definitions,
             tool_choice="none" if self.tools is not None and self.tools.exhausted() else "auto",
         )
@@ -500,9 +501,7 @@ async def run_attempts(
         PostconditionFailed, ParseFailure, BudgetExceeded, ProviderError, ...: with a trace
             record written for the call in every case, cancellation included.
     """
-    with recording(
-        spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta
-    ) as rec:
+    with Recording(spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta) as rec:
         rec.tally = CallTally()
         chain = model_chain(spec, model)
         if chain is not None:

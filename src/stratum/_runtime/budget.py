@@ -359,7 +359,7 @@ class Envelope:
         with self._lock:
             self.check_time()
             out = max_tokens
-            if out is None and self.needs_output_cap():
+            if out is None and self._caps_output:
                 out = DEFAULT_MAX_TOKENS
             for env in chain:
                 limit_tokens = env.budget.tokens
@@ -428,7 +428,7 @@ class Envelope:
         Returns the threshold events this settlement crossed; each envelope's `on_threshold`
         is called with its events after the lock is released.
         """
-        fired: list[tuple[Envelope, BudgetEvent]] = []
+        fired: list[tuple[Envelope, BudgetEvent]] | None = None
         charged_tokens = usage.total_tokens if tokens is None else tokens
         with self._lock:
             if reservation is not None:
@@ -439,8 +439,12 @@ class Envelope:
                 else:
                     env.spent_usd += cost
                 env.spent_tokens += charged_tokens
-                if env._tracks_thresholds:
-                    fired.extend((env, event) for event in env._cross_thresholds())
+                if env._marks is not None:  # thresholds left to cross on this envelope
+                    crossed = env._cross_thresholds()
+                    if crossed:
+                        fired = [*(fired or ()), *((env, event) for event in crossed)]
+        if fired is None:
+            return []
         for env, event in fired:
             callback = env.budget.on_threshold
             if callback is not None:

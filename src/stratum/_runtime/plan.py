@@ -41,6 +41,8 @@ class ModelPlan:
     """Hidden tokens the provider may add to a structured-output request (for estimates)."""
     enforces_deadline: bool
     """The provider bounds every request phase by `call.timeout` itself (no extra scope needed)."""
+    prompt_cache: bool
+    """`configure(prompt_cache=...)`: mark the stable prefix cacheable unless `@infer` says."""
 
     @classmethod
     def of(cls, resolved: ResolvedModel) -> ModelPlan:
@@ -51,6 +53,7 @@ class ModelPlan:
             resolve_price(resolved.label, provider, resolved.provider_name, resolved.model),
             getattr(provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS),
             getattr(provider, "enforces_deadline", False),
+            current_settings().prompt_cache,
         )
 
 

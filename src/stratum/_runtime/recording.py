@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from stratum._runtime import context as _context
-from stratum._runtime.model import NO_USAGE
+from stratum._runtime.model import NO_USAGE, Usage
 from stratum._util.ids import new_id
 from stratum.trace import AttemptRecord, FlowRecord, TraceRecord, emit
 from stratum.trace._otel import end_call, end_flow, start_call, start_flow
