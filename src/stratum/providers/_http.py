@@ -363,7 +363,9 @@ class _HTTPProvider:
             shard = state.pick()
             state.loads[shard] += 1
             try:
-                return await send_intercepted(request, exchange, _ReadAll(state.clients[shard], self._authorize))
+                return await send_intercepted(
+                    request, exchange, _ReadAll(state.clients[shard], self._authorize, own=state.owned)
+                )
             finally:
                 state.loads[shard] -= 1
 
@@ -560,13 +562,21 @@ class _ReadAll:
     Interceptors see it as the client's `send` (`__self__` is the client, as for a bound method).
     With `authorize`, per-request auth headers (a SigV4 signature, a fresh token) are added to
     a copy of the request here, after every interceptor: cassettes never see them.
+
+    With `own=True` (a client the provider made: no auth flow, no event hooks, no redirects
+    followed) the request goes straight to the client's transport for its URL (its proxy
+    mount, if any), skipping the client-level steps the provider never uses: the auth
+    generator, the redirect loop, the cookie jar (an API client must not carry cookies from
+    one call to the next anyway) and the per-request log line. About 30 µs per request.
+    A user's client (`OpenAI(client=...)`) always goes through its own `send`.
     """
 
-    __slots__ = ("__self__", "_authorize")
+    __slots__ = ("__self__", "_authorize", "_own")
 
-    def __init__(self, client: Any, authorize: Authorize | None = None) -> None:
+    def __init__(self, client: Any, authorize: Authorize | None = None, *, own: bool = False) -> None:
         self.__self__ = client
         self._authorize = authorize
+        self._own = own and hasattr(client, "_transport_for_url")
 
     async def __call__(self, request: Any) -> Any:
         if self._authorize is not None:
@@ -578,7 +588,12 @@ class _ReadAll:
                 content=request.content,
                 extensions=request.extensions,
             )
-        response = await self.__self__.send(request, stream=True)
+        if self._own:
+            transport = self.__self__._transport_for_url(request.url)
+            response = await transport.handle_async_request(request)
+            response.request = request
+        else:
+            response = await self.__self__.send(request, stream=True)
         try:
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
