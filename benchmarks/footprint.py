@@ -67,7 +67,8 @@ class City:
 def city(question: str) -> City: ...
 
 # The built-in "openai" name with the fake's URL: the price comes from the bundled catalog and
-# the input is estimated with the model's tokenizer, as for a real user.
+# the input is estimated as for a real user (under this roomy budget, the UTF-8 byte bound: the
+# model's tokenizer is loaded only when a bound does not fit what a budget has left).
 stratum.configure(providers={"openai": OpenAI(base_url=sys.argv[1], api_key="k")}, default_model="openai:gpt-4.1-mini")
 stratum.run(city(question="Paris?"))
 print(peak_kb())

@@ -6,7 +6,8 @@ Run from the repository root:  PYTHONPATH=src python benchmarks/pricing_bench.py
 2. Metering cost per call: resolve_price + estimate + reserve + cost + settle, as run by the
    executor under a usd budget, for a catalog model (gpt-4o) and a tiered one (claude-sonnet-4-5).
 3. Estimator throughput (tokens/s) for o200k_base, cl100k_base and the bytes/3 fallback.
-4. Estimator error vs the input tokens recorded in tests/fixtures/real_cassettes.
+4. Estimator error vs the input tokens recorded in tests/fixtures/real_cassettes: for OpenAI
+   models both the UTF-8 byte bound a reservation starts from and the exact tiktoken count.
 """
 
 from __future__ import annotations
@@ -150,23 +151,24 @@ def call_of(exchange: Exchange) -> CallSpec:
     return CallSpec(model=exchange.requested_model, messages=tuple(messages), output_schema=extras or None)
 
 
-def estimator_errors() -> list[tuple[str, str, int, int, int, bool]]:
+def estimator_errors() -> list[tuple[str, str, int, int, int, str]]:
+    """Per exchange: the estimate a reservation starts from, and for OpenAI models (whose first
+    estimate is the UTF-8 byte bound) also the exact count it is refined to when the bound does
+    not fit."""
     root = cassette_root()
-    rows: list[tuple[str, str, int, int, int, bool]] = []
+    rows: list[tuple[str, str, int, int, int, str]] = []
     for exchange in exchanges(root):
         if exchange.usage is None:
             continue
+        name = exchange.file.rsplit("/", 1)[-1][:48] + f"#{exchange.index}"
         est = estimate(call_of(exchange), exchange.provider)
-        rows.append(
-            (
-                exchange.file.rsplit("/", 1)[-1][:48] + f"#{exchange.index}",
-                exchange.provider,
-                exchange.usage.input_tokens,
-                est.input_tokens,
-                est.reserved_input_tokens,
-                est.approximate,
+        counts = [(est, "bytes bound" if est.bound else "bytes/3" if est.approximate else "tiktoken")]
+        if est.bound:
+            counts.append((est.refined(), "tiktoken"))
+        for each, method in counts:
+            rows.append(
+                (name, exchange.provider, exchange.usage.input_tokens, each.input_tokens, each.reserved_input_tokens, method)
             )
-        )
     return rows
 
 
@@ -200,16 +202,15 @@ def main() -> None:
     print(f"{'exchange':<52}{'prov':<10}{'actual':>7}{'est':>7}{'reserved':>9}{'est/act':>8}  method")
     ratios: dict[str, list[float]] = {}
     under = 0
-    for name, provider, actual, est, reserved, approx in rows:
+    for name, provider, actual, est, reserved, key in rows:
         ratio = est / actual if actual else float("nan")
-        key = "bytes/3" if approx else "tiktoken"
         ratios.setdefault(key, []).append(ratio)
         under += reserved < actual
         print(f"{name:<52}{provider:<10}{actual:>7}{est:>7}{reserved:>9}{ratio:>8.2f}  {key}")
-    print(f"\n{'method':<10}{'n':>4}{'min':>7}{'median':>8}{'max':>7}")
+    print(f"\n{'method':<12}{'n':>4}{'min':>7}{'median':>8}{'max':>7}")
     for key, values in ratios.items():
-        print(f"{key:<10}{len(values):>4}{min(values):>7.2f}{statistics.median(values):>8.2f}{max(values):>7.2f}")
-    print(f"reserved input below the recorded input: {under} of {len(rows)} exchanges")
+        print(f"{key:<12}{len(values):>4}{min(values):>7.2f}{statistics.median(values):>8.2f}{max(values):>7.2f}")
+    print(f"reserved input below the recorded input: {under} of {len(rows)} estimates")
 
 
 if __name__ == "__main__":

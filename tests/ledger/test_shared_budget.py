@@ -16,8 +16,8 @@ import stratum
 from stratum import Budget, BudgetEvent, Failure, Success, contract, current_budget, flow, infer, parallel
 from stratum.exceptions import BudgetExceeded, ConfigurationError
 from stratum.ledger import RedisLedger
-from stratum.pricing import Price
-from stratum.testing import ScriptedModel, use_model
+from stratum.pricing import Price, estimate
+from stratum.testing import Reply, ScriptedModel, use_model
 from stratum.trace import MemorySink
 
 pytestmark = pytest.mark.anyio
@@ -69,8 +69,8 @@ async def test_processes_share_one_envelope(redis_url: str, key: str) -> None:
         f"""
         import asyncio, sys
         from stratum import Budget, contract, flow, infer, parallel
-        from stratum.pricing import Price
-        from stratum.testing import ScriptedModel, use_model
+        from stratum.pricing import Price, estimate
+        from stratum.testing import Reply, ScriptedModel, use_model
 
         @contract
         class Answer:
@@ -199,6 +199,59 @@ async def test_the_ledger_lowers_the_output_cap_to_what_is_left(redis_url: str, 
         await job()
     attempt = stratum.trace.records()[-1].attempt_records[0]
     assert attempt.max_tokens is not None and 16 <= attempt.max_tokens < 125
+
+
+LONG_Q = (
+    "Our order arrived late, one box was crushed, and the support line kept us waiting for forty "
+    "minutes; what should we ask for, a refund or a replacement, and how should we phrase it?"
+)
+
+
+@pytest.mark.parametrize("ledger_would", ["refuse", "lower the cap"])
+async def test_the_ledger_gets_the_exact_count_when_the_byte_bound_does_not_fit(
+    redis_url: str, key: str, ledger_would: str
+) -> None:
+    """An OpenAI model's request is reserved from its UTF-8 byte bound. Another run has already
+    spent most of the shared envelope: locally the bound fits, in the ledger it would be refused
+    or have its cap lowered; the exact count is reserved there instead and the call keeps its cap."""
+    probe = ScriptedModel([{"text": "ok"}])
+    probe.model_name = "gpt-4o"
+    with use_model(probe):
+        await answer(q=LONG_Q)
+    bound = estimate(probe.requests[0], "scripted")
+    exact = bound.refined()
+    assert bound.bound and not exact.bound
+    short = -(-(bound.reserved_input_tokens - exact.reserved_input_tokens) * 1 // 4)  # output tokens at $4 vs $1
+    assert short > 16
+    max_tokens = short if ledger_would == "refuse" else short + 100
+
+    @infer("Answer briefly", max_tokens=max_tokens, retries=0)
+    def ask(q: str) -> Answer: ...
+
+    first_cost = PRICE.worst_case(bound.reserved_input_tokens, max_tokens)  # the first call spends its worst case
+    cap = first_cost + PRICE.worst_case(exact.reserved_input_tokens, max_tokens)
+    ledger = RedisLedger(redis_url)
+
+    @flow(budget=Budget(usd=cap, ledger=ledger, key=key))
+    async def job() -> Answer:
+        return await ask(q=LONG_Q)
+
+    model = ScriptedModel(
+        [Reply({"text": "ok"}, usage=(bound.reserved_input_tokens, max_tokens)), Reply({"text": "ok"}, usage=(10, 5))],
+        price=PRICE,
+    )
+    model.model_name = "gpt-4o"
+    with use_model(model):
+        await job()  # one run (a process, say) spends its worst case
+        assert (await job()).text == "ok"  # the next run: its own local envelope is empty
+    assert [r.max_tokens for r in model.requests] == [max_tokens, max_tokens]
+    first, second = (r.attempt_records[0] for r in stratum.trace.records()[-2:])
+    assert first.estimated_input_tokens == bound.input_tokens
+    assert second.estimated_input_tokens == exact.input_tokens and second.max_tokens == max_tokens
+    state = await ledger.state(key)
+    assert state.spent_usd == first_cost + PRICE.cost(stratum.Usage(10, 5)) <= cap
+    assert (state.reserved_usd, state.reserved_tokens, state.open_reservations) == (0, 0, 0)
+    await ledger.aclose()
 
 
 async def test_batch_items_reserve_in_the_shared_envelope(redis_url: str, key: str) -> None:

@@ -7,6 +7,8 @@ import inspect
 import math
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 import tiktoken
 import tiktoken_ext.openai_public
 
@@ -23,6 +25,7 @@ from stratum.pricing._estimate import (
     INPUT_SAFETY_MARGIN,
     MESSAGE_OVERHEAD_TOKENS,
     SCHEMA_OVERHEAD_TOKENS,
+    count_text_tokens,
 )
 
 
@@ -91,15 +94,44 @@ def _call(model: str) -> CallSpec:
     )
 
 
-def test_openai_models_are_counted_with_their_tokenizer() -> None:
+def test_openai_models_start_from_the_byte_bound_and_refine_to_their_tokenizer() -> None:
     call = _call("gpt-4o")
-    est = estimate(call, "openai")
-    enc = encoding("o200k_base")
     schema = '{"type":"object","properties":{"label":{"type":"string"}}}'
+    est = estimate(call, "openai")
+    # The cheap count: UTF-8 bytes (no tokenizer), with the same framing and margin.
+    by_bytes = sum(len(m.content.encode()) + MESSAGE_OVERHEAD_TOKENS for m in call.messages) + len(schema.encode())
+    assert (est.input_tokens, est.encoding, est.approximate, est.bound) == (by_bytes, "o200k_base", False, True)
+    assert est.reserved_input_tokens == math.ceil(by_bytes * INPUT_SAFETY_MARGIN)
+    # The exact count, with the real tokenizer.
+    exact = est.refined()
+    enc = encoding("o200k_base")
     expected = sum(len(enc.encode(m.content)) + MESSAGE_OVERHEAD_TOKENS for m in call.messages) + len(enc.encode(schema))
-    assert (est.input_tokens, est.encoding, est.approximate) == (expected, "o200k_base", False)
-    assert est.reserved_input_tokens == math.ceil(expected * INPUT_SAFETY_MARGIN)
-    assert est.output_tokens == 200
+    assert (exact.input_tokens, exact.encoding, exact.approximate, exact.bound) == (expected, "o200k_base", False, False)
+    assert exact.reserved_input_tokens == math.ceil(expected * INPUT_SAFETY_MARGIN)
+    assert exact.output_tokens == est.output_tokens == 200
+    assert exact.input_tokens < est.input_tokens
+    assert exact.refined() is exact
+
+
+def test_the_bound_is_counted_without_loading_a_tokenizer() -> None:
+    encoding.cache_clear()
+    est = estimate(_call("gpt-4o"), "openai")
+    assert est.bound and encoding.cache_info().currsize == 0
+    est.refined()
+    assert encoding.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize("name", SHIPPED_ENCODINGS)
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(st.characters(exclude_categories=())))  # lone surrogates included
+@example(text="Grüße, 世界! 😀 \u200d\U0001f469\u200d\U0001f4bb")
+@example(text="   \n\n\t  " * 50)
+@example(text="a" * 5000)
+@example(text="\x00\x01\x7f\udcff\ud800")
+def test_the_byte_count_is_never_below_the_token_count(name: str, text: str) -> None:
+    """Every token of a byte-level BPE is at least one byte: the bound holds for any text."""
+    assert count_text_tokens(text, name, exact=False) == len(text.encode("utf-8", "surrogatepass"))
+    assert count_text_tokens(text, name, exact=False) >= count_text_tokens(text, name)
 
 
 def test_other_models_get_the_conservative_bytes_over_three_estimate() -> None:
@@ -108,10 +140,12 @@ def test_other_models_get_the_conservative_bytes_over_three_estimate() -> None:
     schema = '{"type":"object","properties":{"label":{"type":"string"}}}'
     expected = sum(math.ceil(len(m.content.encode()) / 3) + MESSAGE_OVERHEAD_TOKENS for m in call.messages)
     expected += math.ceil(len(schema.encode()) / 3) + SCHEMA_OVERHEAD_TOKENS  # hidden structured-output prompt
-    assert (est.input_tokens, est.encoding, est.approximate) == (expected, None, True)
+    assert (est.input_tokens, est.encoding, est.approximate, est.bound) == (expected, None, True, False)
+    assert est.refined() is est  # nothing more exact to count with
     # bytes/3 over-counts compared with a real BPE tokenizer on ordinary text
-    assert est.input_tokens > estimate(_call("gpt-4o"), "openai").input_tokens
+    assert est.input_tokens > estimate(_call("gpt-4o"), "openai").refined().input_tokens
 
 
 def test_local_runtimes_are_approximate_even_with_an_openai_like_name() -> None:
-    assert estimate(_call("gpt-4o"), "ollama").approximate
+    est = estimate(_call("gpt-4o"), "ollama")
+    assert est.approximate and not est.bound

@@ -7,6 +7,11 @@ reservation is returned, whether the call succeeds, fails at the provider, or is
 `ScriptedModel` clamps output to `max_tokens` like a real provider; the random input counts
 below stay within the reserved estimate. `test_input_above_the_estimate_*` shows what happens
 when a provider breaks the second assumption.
+
+Each concurrency test runs twice: with a model of unknown tokenizer (bytes / 3) and with one
+named `gpt-4o`, whose calls reserve the UTF-8 byte bound of their request first and count it
+exactly only when that bound does not fit, so under a tight cap both kinds of reservation are
+held at once.
 """
 
 from __future__ import annotations
@@ -45,16 +50,28 @@ HANG = 10**9  # ms: a reply that never arrives before it is cancelled
 def summarize(note: str) -> str: ...
 
 
-def reserved_input_tokens() -> int:
-    """The reserved input estimate of one `summarize` call (same prompt every time)."""
-    model = ScriptedModel(["ok"])
+MODELS = ("scripted", "gpt-4o")
+"""Model names: no known tokenizer (bytes / 3), and o200k_base (byte bound, then exact)."""
+
+
+def scripted(replies: list[Any], model_name: str, price: Price | None = None) -> ScriptedModel:
+    model = ScriptedModel(replies, price=price)
+    model.model_name = model_name
+    return model
+
+
+def reserved_input_tokens(model_name: str) -> int:
+    """The smallest reserved input of one `summarize` call (same prompt every time): the bytes/3
+    estimate, or for gpt-4o the exact count (a call reserves its byte bound, or this)."""
+    model = scripted(["ok"], model_name)
     with use_model(model):
         anyio.run(lambda: summarize(note="the note"))
     trace.clear()
-    return estimate(model.requests[0], "scripted").reserved_input_tokens
+    return estimate(model.requests[0], "scripted").refined().reserved_input_tokens
 
 
-RESERVED_IN = reserved_input_tokens()
+RESERVED = {name: reserved_input_tokens(name) for name in MODELS}
+RESERVED_IN = RESERVED["scripted"]
 
 
 @dataclass
@@ -65,9 +82,11 @@ class Outcome:
     env: Envelope
 
 
-async def run_concurrently(n: int, budget: Budget, replies: list[Any], price: Price) -> Outcome:
+async def run_concurrently(
+    n: int, budget: Budget, replies: list[Any], price: Price, model_name: str = "scripted"
+) -> Outcome:
     """`n` concurrent `summarize` calls under one flow budget; hung calls are cancelled at the end."""
-    model = ScriptedModel(replies, price=price)
+    model = scripted(replies, model_name, price)
     counts: Counter[str] = Counter()
     seen: dict[str, Envelope] = {}
 
@@ -107,13 +126,15 @@ async def run_concurrently(n: int, budget: Budget, replies: list[Any], price: Pr
     return Outcome(counts, len(model.requests), hung_sent(), seen["env"])
 
 
-def make_replies(rng: random.Random, n: int, *, error_rate: float, hang_rate: float) -> list[Any]:
+def make_replies(
+    rng: random.Random, n: int, *, error_rate: float, hang_rate: float, reserved_in: int = RESERVED_IN
+) -> list[Any]:
     replies: list[Any] = []
     for _ in range(n):
         roll = rng.random()
-        read = rng.randint(0, RESERVED_IN // 3)
-        write = rng.randint(0, RESERVED_IN // 3)
-        total_in = rng.randint(read + write, RESERVED_IN)  # never above the reserved estimate
+        read = rng.randint(0, reserved_in // 3)
+        write = rng.randint(0, reserved_in // 3)
+        total_in = rng.randint(read + write, reserved_in)  # never above the reserved estimate
         if roll < hang_rate:
             replies.append(Reply("late", usage=(total_in, 5), latency_ms=HANG))
         elif roll < hang_rate + error_rate:
@@ -162,6 +183,7 @@ prices = st.builds(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("model_name", MODELS)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(50, 500),
@@ -173,44 +195,54 @@ prices = st.builds(
 )
 @example(n=500, price=Price("2.5", "10", "1.25"), calls_that_fit=120.0, error_rate=0.1, hang_rate=0.1, seed=1)
 async def test_usd_cap_is_exact_under_concurrency(
-    n: int, price: Price, calls_that_fit: float, error_rate: float, hang_rate: float, seed: int
+    model_name: str, n: int, price: Price, calls_that_fit: float, error_rate: float, hang_rate: float, seed: int
 ) -> None:
     trace.clear()
-    cap = (price.worst_case(RESERVED_IN, MAX_OUT) * Decimal(str(calls_that_fit))).quantize(Decimal("1e-9"))
+    reserved_in = RESERVED[model_name]
+    cap = (price.worst_case(reserved_in, MAX_OUT) * Decimal(str(calls_that_fit))).quantize(Decimal("1e-9"))
     cap = max(cap, Decimal("1e-9"))
-    replies = make_replies(random.Random(seed), n, error_rate=error_rate, hang_rate=hang_rate)
-    outcome = await run_concurrently(n, Budget(usd=cap), replies, price)
+    replies = make_replies(random.Random(seed), n, error_rate=error_rate, hang_rate=hang_rate, reserved_in=reserved_in)
+    outcome = await run_concurrently(n, Budget(usd=cap), replies, price, model_name)
     check_exact(outcome, n, usd=cap, tokens=None)
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("model_name", MODELS)
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     n=st.integers(50, 500),
-    cap=st.integers(RESERVED_IN + 16, (RESERVED_IN + MAX_OUT) * 300),
+    calls_that_fit=st.floats(0, 300),
     error_rate=st.floats(0, 0.2),
     hang_rate=st.floats(0, 0.2),
     seed=st.integers(0, 2**32),
 )
-@example(n=500, cap=(RESERVED_IN + MAX_OUT) * 100, error_rate=0.1, hang_rate=0.1, seed=2)
+@example(n=500, calls_that_fit=100.0, error_rate=0.1, hang_rate=0.1, seed=2)
 async def test_token_cap_is_exact_under_concurrency(
-    n: int, cap: int, error_rate: float, hang_rate: float, seed: int
+    model_name: str, n: int, calls_that_fit: float, error_rate: float, hang_rate: float, seed: int
 ) -> None:
     trace.clear()
-    replies = make_replies(random.Random(seed), n, error_rate=error_rate, hang_rate=hang_rate)
-    outcome = await run_concurrently(n, Budget(tokens=cap), replies, Price(1, 1))
+    reserved_in = RESERVED[model_name]
+    cap = max(int((reserved_in + MAX_OUT) * calls_that_fit), reserved_in + 16)
+    replies = make_replies(random.Random(seed), n, error_rate=error_rate, hang_rate=hang_rate, reserved_in=reserved_in)
+    outcome = await run_concurrently(n, Budget(tokens=cap), replies, Price(1, 1), model_name)
     check_exact(outcome, n, usd=None, tokens=cap)
 
 
 @pytest.mark.anyio
-async def test_a_tight_cap_refuses_most_of_500_calls_before_sending() -> None:
+@pytest.mark.parametrize("model_name", MODELS)
+async def test_a_tight_cap_refuses_most_of_500_calls_before_sending(model_name: str) -> None:
     price = Price("3", "15")
-    cap = price.worst_case(RESERVED_IN, MAX_OUT) * 50
-    replies = make_replies(random.Random(7), 500, error_rate=0.05, hang_rate=0.05)
-    outcome = await run_concurrently(500, Budget(usd=cap), replies, price)
+    reserved_in = RESERVED[model_name]
+    cap = price.worst_case(reserved_in, MAX_OUT) * 50
+    replies = make_replies(random.Random(7), 500, error_rate=0.05, hang_rate=0.05, reserved_in=reserved_in)
+    outcome = await run_concurrently(500, Budget(usd=cap), replies, price, model_name)
     check_exact(outcome, 500, usd=cap, tokens=None)
     assert outcome.counts["budget"] >= 400  # at most ~50 worst cases in flight at once
     assert outcome.sent >= 50
+    if model_name == "gpt-4o":
+        # the first calls held their byte bound; once it no longer fit, calls counted exactly
+        held = {a.estimated_input_tokens for r in trace.records() for a in r.attempt_records} - {None}
+        assert len(held) == 2
 
 
 @pytest.mark.anyio

@@ -29,7 +29,8 @@ from stratum import (
     opaque,
 )
 from stratum.ledger import LedgerState, RedisLedger
-from stratum.pricing import Price
+from stratum.pricing import Estimate, Price, estimate
+from stratum.providers import CallSpec
 from stratum.testing import Reply, ScriptedModel, ToolCall, stub, use_model
 from stratum.trace import FlowRecord, TraceRecord
 
@@ -164,6 +165,9 @@ async def usage() -> None:
     assert_type(records[0].usage_estimated, bool)
     assert_type(records[0].attempt_records[0].usage_estimated, bool)
     assert_type(stratum.Usage(100, 10, cache_write_tokens=50, cache_write_1h_tokens=50).cache_write_1h_tokens, int)
+    est = estimate(CallSpec(model="gpt-4o", messages=()), "openai")
+    assert_type(est.bound, bool)
+    assert_type(est.refined(), Estimate)
     del records, flows, audit
     async with classify.stream(text="x") as streamed:
         assert_type(streamed, stratum.InferStream[Sentiment])

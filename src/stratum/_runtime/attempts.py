@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from stratum._runtime import context as _context
+from stratum._runtime import reservations
 from stratum._runtime.budget import Envelope, Reservation
 from stratum._runtime.checks import run_ensure
 from stratum._runtime.contracts import OutputError
@@ -288,14 +289,14 @@ class _AttemptLoop:
             attempt.tool_round = tools.rounds
         if self.env is None:
             return attempt
-        try:
-            attempt.reservation = self.env.reserve(
-                input_tokens=estimate.reserved_input_tokens, max_tokens=spec.max_tokens, price=self.price, model=self.resolved.label
+        try:  # the estimate's cheap bound, counted exactly only when it does not fit
+            held = reservations.reserve(
+                self.env, attempt, max_tokens=spec.max_tokens, price=self.price, model=self.resolved.label
             )
         except BudgetExceeded as exc:
             self.tally.attempts.append(attempt.record("budget", error=exc))
             raise
-        attempt.max_tokens = attempt.reservation.max_tokens
+        attempt.max_tokens = held.max_tokens
         attempt.timeout = self.env.seconds_left()
         return attempt
 
@@ -416,21 +417,18 @@ class _AttemptLoop:
 
     async def _reserve_shared(self, attempt: _Attempt) -> None:
         """Hold the attempt in the shared ledger too (the local reservation is already made)."""
-        assert self.env is not None and attempt.reservation is not None
+        assert self.env is not None
         try:
-            await self.env.reserve_shared(
-                attempt.reservation,
-                input_tokens=attempt.estimate.reserved_input_tokens,
-                price=self.price,
-                model=self.resolved.label,
+            held = await reservations.reserve_shared(
+                self.env, attempt, max_tokens=self.spec.max_tokens, price=self.price, model=self.resolved.label
             )
         except BaseException as exc:
             self._release(attempt)
             if isinstance(exc, BudgetExceeded):
                 self.tally.attempts.append(attempt.record("budget", error=exc))
             raise
-        attempt.hold = attempt.reservation
-        attempt.max_tokens = attempt.reservation.max_tokens
+        attempt.hold = held
+        attempt.max_tokens = held.max_tokens
 
     async def _close_shared(self, attempt: _Attempt) -> None:
         """Settle (or give back) the attempt's hold in the ledger, even when cancelled."""

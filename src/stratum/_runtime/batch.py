@@ -25,6 +25,7 @@ import anyio
 
 from stratum._compose.outcomes import Failure, Success
 from stratum._runtime import context as _context
+from stratum._runtime import reservations
 from stratum._runtime.attempts import exhausted_error, judge_completion, resolve_for
 from stratum._runtime.budget import Budget, Envelope, Reservation
 from stratum._runtime.call import call, check_given
@@ -37,7 +38,7 @@ from stratum.exceptions import (
     PreconditionFailed,
     ProviderError,
 )
-from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, estimate_parts
+from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, Estimate, estimate_parts
 from stratum.pricing._resolve import resolve_price
 from stratum.providers._batch import BatchOutcome, BatchRequest, batch_api, batch_price, run_batch
 from stratum.trace import AttemptRecord
@@ -94,8 +95,11 @@ class _Item:
 
     __slots__ = (
         "batch_ids", "bound", "env", "error", "index", "last_parse_failed", "last_text", "messages",
-        "attempt_hash", "outcome", "prompt", "rec", "recorded", "reservation", "result", "violations",
+        "attempt_hash", "estimate", "outcome", "prompt", "rec", "recorded", "reservation", "result", "violations",
     )
+
+    estimate: Estimate
+    """The current round's token estimate (set before its reservation, updated by it)."""
 
     def __init__(self, index: int, bound: dict[str, Any], env: Envelope | None, rec: Recording) -> None:
         self.index = index
@@ -288,19 +292,17 @@ class _Batch:
         requests: list[BatchRequest] = []
         by_id: dict[str, _Item] = {}
         for item in pending:
-            est = estimate_parts(
+            item.estimate = estimate_parts(
                 resolved.model, item.messages, spec.output.schema, spec.output.hash, spec.max_tokens,
                 resolved.provider_name, schema_overhead=self.schema_overhead,
             )
             max_tokens = spec.max_tokens
             if item.env is not None:
-                try:
-                    item.reservation = item.env.reserve(
-                        input_tokens=est.reserved_input_tokens, max_tokens=max_tokens, price=price, model=self.label
-                    )
+                try:  # the estimate's cheap bound, counted exactly only when it does not fit
+                    held = reservations.reserve(item.env, item, max_tokens=max_tokens, price=price, model=self.label)
                     if item.env.shared:
-                        await item.env.reserve_shared(
-                            item.reservation, input_tokens=est.reserved_input_tokens, price=price, model=self.label
+                        held = await reservations.reserve_shared(
+                            item.env, item, max_tokens=max_tokens, price=price, model=self.label
                         )
                 except BudgetExceeded as exc:
                     await self._release(item)
@@ -310,7 +312,7 @@ class _Batch:
                 except BaseException:
                     await self._release(item)
                     raise
-                max_tokens = item.reservation.max_tokens
+                max_tokens = held.max_tokens
             call = CallSpec(
                 model=resolved.model,
                 messages=item.messages,

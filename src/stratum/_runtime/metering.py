@@ -4,7 +4,8 @@ Two rules keep a `usd`/`tokens` cap exact against servers that misreport:
 
 - **No usage in the reply** is never free: the attempt is charged the worst case it reserved
   (estimated input + the output cap), or without a reservation an estimate from the text that
-  was sent and received; its record says `usage_estimated=True`.
+  was sent and received, counted the way its input was (for an OpenAI model usually the UTF-8
+  byte bound: no tokenizer is loaded to charge less); its record says `usage_estimated=True`.
 - **Usage reported by error responses that were retried** (a 500 that claims tokens, then a 200)
   is believed only up to what the attempt reserved: the final reply is charged in full (a
   provider honouring `max_tokens` never exceeds the reservation), the faults fill what is left.
@@ -16,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from stratum._runtime.model import Usage
-from stratum.pricing._estimate import Estimate, count_text_tokens
+from stratum.pricing._estimate import Estimate, count_like
 
 if TYPE_CHECKING:
     from stratum._runtime.budget import Reservation
@@ -28,7 +29,7 @@ def charged_usage(estimate: Estimate, reservation: Reservation | None, text: str
     """The usage to charge for a reply that reported none (never less than what was sent)."""
     if reservation is not None and reservation.max_tokens is not None:
         return Usage(input_tokens=estimate.reserved_input_tokens, output_tokens=reservation.max_tokens)
-    output = count_text_tokens(text, estimate.encoding) if text else 0
+    output = count_like(estimate, text) if text else 0
     return Usage(input_tokens=estimate.input_tokens, output_tokens=output)
 
 

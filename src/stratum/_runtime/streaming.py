@@ -34,7 +34,7 @@ from stratum._runtime.partial import NOTHING, PartialParser
 from stratum._runtime.prompt import retry_messages
 from stratum._runtime.recording import CallTally, Recording, recording
 from stratum.exceptions import BudgetExceeded, ConfigurationError, ProviderError, StreamInterruptedError
-from stratum.pricing._estimate import count_text_tokens
+from stratum.pricing._estimate import count_like
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 from stratum.trace._records import AttemptOutcome, Stopped
 
@@ -122,23 +122,44 @@ class _Deadline:
 
 
 class _Live:
-    """The attempt in flight: what arrived, what it costs so far, and how much it may cost."""
+    """The attempt in flight: what arrived, what it costs so far, and how much it may cost.
 
-    __slots__ = ("attempt", "cap", "cap_axis", "cap_env", "encoding", "est_input", "out_tokens", "parts", "reported")
+    Output is counted the way the attempt's input estimate was: for a model with a known
+    tokenizer, as UTF-8 bytes (an upper bound) until that count passes the cap; then `refine`
+    counts what arrived exactly (and the input too, while the provider has not reported it).
+    """
+
+    __slots__ = ("attempt", "cap", "cap_axis", "cap_env", "estimate", "est_input", "out_tokens", "parts", "reported")
 
     def __init__(self, attempt: Attempt) -> None:
         self.attempt = attempt
         self.parts: list[str] = []
         self.out_tokens = 0
         self.reported: Usage | None = None
+        self.estimate = attempt.estimate
         self.est_input = attempt.estimate.input_tokens
-        self.encoding = attempt.estimate.encoding
         self.cap: int | None = None
         self.cap_axis: Literal["usd", "tokens"] = "usd"
         self.cap_env: Envelope | None = None
 
     def text(self) -> str:
         return "".join(self.parts)
+
+    def over_cap(self) -> bool:
+        """True when the output so far passes the cap."""
+        return self.cap is not None and self.output_so_far() > self.cap
+
+    def refine(self, env: Envelope | None, price: Price | None) -> bool:
+        """Count exactly what was counted as a bound; True when that brings it back under the cap."""
+        estimate = self.estimate
+        if not estimate.bound:
+            return False
+        self.estimate = estimate.refined()  # loads the tokenizer
+        self.out_tokens = count_like(self.estimate, self.text())
+        if self.reported is None or not self.reported.input_tokens:
+            self.est_input = self.estimate.input_tokens
+            self.set_caps(env, price)
+        return not self.over_cap()
 
     def output_so_far(self) -> int:
         """Output tokens so far: counted, or the provider's count when it is higher."""
@@ -402,8 +423,8 @@ class InferStream(Generic[R]):
                         break
                     if type(event) is TextDelta:
                         live.parts.append(event.text)
-                        live.out_tokens += count_text_tokens(event.text, live.encoding)
-                        if live.cap is not None and live.output_so_far() > live.cap:
+                        live.out_tokens += count_like(live.estimate, event.text)
+                        if live.over_cap() and not live.refine(loop.env, loop.price):
                             raise self._cut(loop, live, rec, "budget")
                         yield event.text
                     elif type(event) is UsageReport:

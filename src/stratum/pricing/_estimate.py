@@ -4,9 +4,16 @@ The reservation must be an upper bound: the estimate is multiplied by a safety m
 input, and the output side is the call's `max_tokens`.
 
 Models with a known OpenAI encoding (gpt-4o, gpt-4.1, gpt-5, o-series → `o200k_base`; gpt-4,
-gpt-3.5 → `cl100k_base`) are counted with that tokenizer, loaded offline (`_encodings`). Every
-other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`. Media inputs
-(images, documents, audio) add their worst-case tokens by the provider's rule (`_media_tokens`).
+gpt-3.5 → `cl100k_base`) are counted in two steps. First the UTF-8 bytes of the text: every
+tiktoken encoding is a byte-level BPE, so each token is at least one byte and the byte count is
+a strict upper bound on the token count, had without loading the tokenizer (`Estimate.bound`).
+Then, only when asked (`Estimate.refined`), exactly with the tokenizer, loaded offline once per
+process (`_encodings`, ~80 MB and ~0.5 s). The runtime asks only when the bound does not fit
+what a budget has left (`stratum._runtime.reservations`).
+
+Every other model gets the conservative UTF-8 bytes / 3 count, marked `approximate`. Media
+inputs (images, documents, audio) add their worst-case tokens by the provider's rule
+(`_media_tokens`).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +35,12 @@ __all__ = (
     "MESSAGE_OVERHEAD_TOKENS",
     "SCHEMA_OVERHEAD_TOKENS",
     "Estimate",
+    "count_like",
     "count_text_tokens",
     "estimate",
     "estimate_parts",
     "estimate_text_tokens",
+    "utf8_bytes",
 )
 
 INPUT_SAFETY_MARGIN = 1.15
@@ -49,6 +58,17 @@ approximate estimates of calls with an output schema, so reservations stay an up
 
 
 @dataclass(frozen=True, slots=True)
+class _Request:
+    """What an estimate counted, kept so that a bound can be counted again exactly."""
+
+    model: str
+    messages: Sequence[Message]
+    output_schema: Mapping[str, Any] | None
+    contract_hash: str
+    provider: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Estimate:
     """A worst-case token estimate for one attempt.
 
@@ -56,8 +76,10 @@ class Estimate:
         input_tokens: estimated input tokens (before the safety margin).
         reserved_input_tokens: what the reservation counts (with the margin).
         output_tokens: the output cap (`max_tokens`), or None when unbounded.
-        approximate: True when no exact tokenizer was available for the model.
-        encoding: the tiktoken encoding used (`"o200k_base"`...), None for the bytes/3 count.
+        approximate: True when no exact tokenizer is known for the model (bytes / 3).
+        encoding: the model's tiktoken encoding (`"o200k_base"`...), None for the bytes/3 count.
+        bound: True when the text was counted as UTF-8 bytes, a strict upper bound on what
+            `encoding` counts; `refined()` counts it exactly.
     """
 
     input_tokens: int
@@ -65,6 +87,26 @@ class Estimate:
     output_tokens: int | None
     approximate: bool
     encoding: str | None = None
+    bound: bool = False
+    _request: _Request | None = field(default=None, repr=False, compare=False)
+
+    def refined(self) -> Estimate:
+        """This estimate counted exactly with its tokenizer, loaded on first use (~80 MB, ~0.5 s
+        once per process); the estimate itself when it is already exact or approximate."""
+        request = self._request
+        if not self.bound or request is None or self.encoding is None:
+            return self
+        tokens = _input_tokens(
+            request.model, request.messages, request.output_schema, request.contract_hash, request.provider,
+            self.encoding, exact=True,
+        )
+        return Estimate(
+            input_tokens=tokens,
+            reserved_input_tokens=math.ceil(tokens * INPUT_SAFETY_MARGIN),
+            output_tokens=self.output_tokens,
+            approximate=False,
+            encoding=self.encoding,
+        )
 
 
 def estimate_text_tokens(text: str) -> int:
@@ -72,17 +114,32 @@ def estimate_text_tokens(text: str) -> int:
     return math.ceil(len(text.encode("utf-8")) / 3)
 
 
-def count_text_tokens(text: str, encoding_name: str | None) -> int:
-    """Tokens of `text` in `encoding_name`, or the conservative bytes/3 count when it is None."""
+def utf8_bytes(text: str) -> int:
+    """The UTF-8 bytes of `text`: an upper bound on its tokens in any byte-level BPE (tiktoken's).
+
+    A lone surrogate counts 3 bytes, as the U+FFFD tiktoken replaces it with."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def count_text_tokens(text: str, encoding_name: str | None, *, exact: bool = True) -> int:
+    """Tokens of `text` in `encoding_name` (its UTF-8 bytes, an upper bound, when not `exact`),
+    or the conservative bytes/3 count when `encoding_name` is None."""
     if encoding_name is None:
         return estimate_text_tokens(text)
+    if not exact:
+        return utf8_bytes(text)
     return len(encoding(encoding_name).encode_ordinary(text))
 
 
+def count_like(estimate: Estimate, text: str) -> int:
+    """Tokens of `text` counted the way `estimate` was: bytes/3, UTF-8 bytes, or exactly."""
+    return count_text_tokens(text, estimate.encoding, exact=not estimate.bound)
+
+
 @functools.lru_cache(maxsize=2048)
-def _fixed_text_tokens(text: str, encoding_name: str | None) -> int:
+def _fixed_text_tokens(text: str, encoding_name: str | None, exact: bool) -> int:
     """`count_text_tokens` for text that repeats across calls (system messages: intent + context)."""
-    return count_text_tokens(text, encoding_name)
+    return count_text_tokens(text, encoding_name, exact=exact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +148,58 @@ class _SchemaKey:
 
     contract_hash: str
     encoding: str | None
+    exact: bool
     schema: Mapping[str, Any] = field(compare=False, hash=False)
 
 
 @functools.lru_cache(maxsize=1024)
 def _schema_tokens(key: _SchemaKey) -> int:
-    return count_text_tokens(json.dumps(key.schema, separators=(",", ":")), key.encoding)
+    return count_text_tokens(json.dumps(key.schema, separators=(",", ":")), key.encoding, exact=key.exact)
+
+
+def _counter(name: str | None, exact: bool) -> Callable[[str], int]:
+    """How text is counted: bytes/3 (no known tokenizer), UTF-8 bytes (the bound) or exactly."""
+    if name is None:
+        return estimate_text_tokens
+    if not exact:
+        return utf8_bytes
+    tokenizer = encoding(name)
+    return lambda text: len(tokenizer.encode_ordinary(text))
+
+
+def _input_tokens(
+    model: str,
+    messages: Sequence[Message],
+    output_schema: Mapping[str, Any] | None,
+    contract_hash: str,
+    provider: str | None,
+    name: str | None,
+    *,
+    exact: bool,
+) -> int:
+    """Messages with their framing, media inputs and the output schema, counted in `name`
+    (exactly, or as UTF-8 bytes), or as bytes/3 when `name` is None."""
+    count = _counter(name, exact)
+    tokens = len(messages) * MESSAGE_OVERHEAD_TOKENS
+    for m in messages:
+        tokens += _fixed_text_tokens(m.content, name, exact) if m.role == "system" else count(m.content)
+        if m.media is not None:  # an image, document or audio input: by the provider's rule
+            tokens += media_tokens(m.media, model, provider, count)
+    if output_schema is not None:
+        if contract_hash:
+            tokens += _schema_tokens(_SchemaKey(contract_hash, name, exact, output_schema))
+        else:
+            tokens += count(json.dumps(output_schema, separators=(",", ":")))
+    return tokens
 
 
 def estimate(
     call: CallSpec, provider: str | None = None, *, schema_overhead: int = SCHEMA_OVERHEAD_TOKENS
 ) -> Estimate:
     """Estimate the input tokens of one attempt (messages, attachment and output schema).
+
+    For a model with a known tokenizer this is the cheap upper bound a reservation starts from
+    (`bound=True`: UTF-8 bytes); `.refined()` gives the exact count.
 
     Args:
         call: the attempt about to be sent; `call.model` picks the tokenizer.
@@ -116,6 +213,7 @@ def estimate(
         ```python
         est = estimate(call, "openai")
         est.reserved_input_tokens   # est.input_tokens × INPUT_SAFETY_MARGIN, rounded up
+        est.refined().input_tokens  # counted with the model's tokenizer (o200k_base)
         ```
     """
     return estimate_parts(
@@ -139,25 +237,27 @@ def estimate_parts(
     *,
     schema_overhead: int = SCHEMA_OVERHEAD_TOKENS,
 ) -> Estimate:
-    """`estimate` from the parts of a call, before the `CallSpec` exists (the executor's path)."""
+    """`estimate` from the parts of a call, before the `CallSpec` exists (the executor's path).
+
+    Never loads a tokenizer: a model with a known one gets the UTF-8 byte bound (`bound=True`).
+    """
     name = None if provider and is_local(provider) else encoding_name_for(model)
-    tokens = len(messages) * MESSAGE_OVERHEAD_TOKENS
-    for m in messages:
-        count = _fixed_text_tokens if m.role == "system" else count_text_tokens
-        tokens += count(m.content, name)
-        if m.media is not None:  # an image, document or audio input: by the provider's rule
-            tokens += media_tokens(m.media, model, provider, lambda text: count_text_tokens(text, name))
-    if output_schema is not None:
-        if contract_hash:
-            tokens += _schema_tokens(_SchemaKey(contract_hash, name, output_schema))
-        else:
-            tokens += count_text_tokens(json.dumps(output_schema, separators=(",", ":")), name)
-        if name is None:
+    tokens = _input_tokens(model, messages, output_schema, contract_hash, provider, name, exact=False)
+    if name is None:
+        if output_schema is not None:
             tokens += schema_overhead
+        return Estimate(
+            input_tokens=tokens,
+            reserved_input_tokens=math.ceil(tokens * INPUT_SAFETY_MARGIN),
+            output_tokens=max_tokens,
+            approximate=True,
+        )
     return Estimate(
         input_tokens=tokens,
         reserved_input_tokens=math.ceil(tokens * INPUT_SAFETY_MARGIN),
         output_tokens=max_tokens,
-        approximate=name is None,
+        approximate=False,
         encoding=name,
+        bound=True,
+        _request=_Request(model, messages, output_schema, contract_hash, provider),
     )
