@@ -47,6 +47,7 @@ from stratum.providers._faults import (
     server_error,
     should_retry,
 )
+from stratum.providers._deadlines import DeadlineWheel
 from stratum.providers._intercept import Exchange, send_intercepted
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def _loop_key() -> object:
 class _LoopState:
     """The clients of one provider in one event loop, and its concurrency limit there."""
 
-    __slots__ = ("asyncio", "clients", "closer", "limiter", "loads", "make", "owned")
+    __slots__ = ("clients", "closer", "deadlines", "limiter", "loads", "make", "owned")
 
     def __init__(
         self, first: Any, shards: int, limiter: anyio.Semaphore, make: Callable[[], Any] | None, *, owned: bool
@@ -155,7 +156,8 @@ class _LoopState:
         self.make = make
         self.owned = owned
         """True when the clients are the provider's own (closed with the loop), not the user's."""
-        self.asyncio = True
+        self.deadlines: DeadlineWheel | None = None
+        """The requests' deadlines on an asyncio loop (one loop timer for all of them)."""
         self.closer: AsyncGenerator[None, None] | None = None
 
     def pick(self) -> int:
@@ -279,7 +281,8 @@ class _HTTPProvider:
                 state = _LoopState(
                     self._new_client(size), shards, limiter, lambda: self._new_client(size), owned=True
                 )
-            state.asyncio = isinstance(key, asyncio.AbstractEventLoop)
+            if isinstance(key, asyncio.AbstractEventLoop):
+                state.deadlines = DeadlineWheel(key)
             self._states[key] = state
             state.closer = _close_at_loop_end(state, self._states, key)
             await state.closer.__anext__()
@@ -371,8 +374,8 @@ class _HTTPProvider:
 
     async def _bounded(self, state: _LoopState, request: Any, exchange: Exchange, left: float) -> Any:
         """`_exchange` under one scope for the whole request: slot wait, send and body read."""
-        if state.asyncio:
-            scope = asyncio.timeout(left)
+        if state.deadlines is not None:
+            scope = state.deadlines.scope(left)
             try:
                 async with scope:
                     return await self._exchange(state, request, exchange)
