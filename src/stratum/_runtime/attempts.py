@@ -32,26 +32,25 @@ from stratum._runtime import context as _context
 from stratum._runtime import reservations
 from stratum._runtime.budget import Envelope, Reservation
 from stratum._runtime.checks import run_ensure
-from stratum._runtime.config import current_settings
 from stratum._runtime.contracts import OutputError
 from stratum._runtime.fallback import model_chain, run_chain
-from stratum._runtime.model import CallSpec, Completion, Message, Provider, Usage
+from stratum._runtime.model import NO_USAGE, CallSpec, Completion, Message, Provider, Usage
+from stratum._runtime.plan import ModelPlan
 from stratum._runtime.prompt import Prompt, retry_messages
 from stratum._runtime.metering import charged_usage, within_reservation
-from stratum._runtime.recording import CallTally, Recording, error_text, recording, status_of
+from stratum._runtime.recording import CallTally, Recording, error_text, status_of
 from stratum._runtime.tools import ToolRun
 from stratum.exceptions import (
     BudgetExceeded,
-    ConfigurationError,
     ContentFilterError,
     ParseFailure,
     PostconditionFailed,
     ProviderError,
     RefusalError,
 )
-from stratum.pricing._estimate import SCHEMA_OVERHEAD_TOKENS, Estimate, estimate_parts
+from stratum.pricing._estimate import Estimate, estimate_parts
 from stratum.pricing._resolve import resolve_price
-from stratum.providers._registry import ResolvedModel, resolve_model
+from stratum.providers._registry import ResolvedModel
 from stratum.trace import AttemptRecord
 from stratum.trace._otel import LiveSpan, end_attempt, start_attempt
 from stratum.trace._records import AttemptOutcome
@@ -64,15 +63,7 @@ __all__ = ("Attempt", "AttemptLoop", "Verdict", "resolve_for", "run_attempts")
 
 def resolve_for(spec: InferSpec, model: Any) -> ResolvedModel:
     """Pick the model: a routed one, else the decorator's, else `configure(default_model=)`."""
-    chosen = model if model is not None else spec.model
-    if chosen is None:
-        chosen = current_settings().default_model
-    if chosen is None:
-        raise ConfigurationError(
-            f"{spec.qualname}: no model to call; pass @infer(model='openai:gpt-4.1-mini'), set "
-            "stratum.configure(default_model=...), or test offline with stratum.testing.use_model(...)"
-        )
-    return resolve_model(chosen)
+    return spec.plans.get(spec.qualname, spec.model, model).resolved
 
 
 @dataclass(slots=True)
@@ -106,7 +97,7 @@ class _Attempt:
         error: BaseException | None = None,
         tool_calls: tuple[str, ...] = (),
     ) -> AttemptRecord:
-        used = self.usage or Usage()
+        used = self.usage or NO_USAGE
         done = self.completion
         record = AttemptRecord(
             attempt=self.number,
@@ -124,7 +115,7 @@ class _Attempt:
             finish_reason=done.finish_reason if done is not None else None,
             raw_output=done.text if done is not None else None,
             violations=violations,
-            error=error_text(error),
+            error=None if error is None else error_text(error),
             response_model=done.model if done is not None else None,
             request_id=done.request_id if done is not None else None,
             fault_retries=done.fault_retries if done is not None else 0,
@@ -240,6 +231,7 @@ class _AttemptLoop:
         "env",
         "price",
         "prompt",
+        "prompt_cache",
         "rec",
         "resolved",
         "schema_overhead",
@@ -258,6 +250,7 @@ class _AttemptLoop:
         prompt: Prompt,
         rec: Recording,
         same_env: tuple[Envelope | None] | None = None,
+        plan: ModelPlan | None = None,
     ) -> None:
         self.spec = spec
         self.bound = bound
@@ -265,9 +258,11 @@ class _AttemptLoop:
         self.prompt = prompt
         self.rec = rec
         self.tally = rec.tally or CallTally()
-        self.price = resolve_price(resolved.label, resolved.provider, resolved.provider_name, resolved.model)
-        self.schema_overhead: int = getattr(resolved.provider, "schema_overhead_tokens", SCHEMA_OVERHEAD_TOKENS)
-        self.enforces_deadline: bool = getattr(resolved.provider, "enforces_deadline", False)
+        plan = plan if plan is not None and plan.resolved is resolved else ModelPlan.of(resolved)
+        self.price = plan.price
+        self.schema_overhead = plan.schema_overhead
+        self.enforces_deadline = plan.enforces_deadline
+        self.prompt_cache = plan.prompt_cache if spec.prompt_cache is None else spec.prompt_cache
         if same_env is not None:  # the next model of a fallback chain: the same envelope and deadline
             self.env: Envelope | None = same_env[0]
         else:
@@ -321,7 +316,7 @@ class _AttemptLoop:
             prompt_hash=self.prompt.hash,
             contract_hash=spec.output.hash,
             attachments=self.prompt.attachments,
-            prompt_cache=current_settings().prompt_cache if spec.prompt_cache is None else spec.prompt_cache,
+            prompt_cache=self.prompt_cache,
             tools=() if self.tools is None else self.tools.definitions,
             tool_choice="none" if self.tools is not None and self.tools.exhausted() else "auto",
         )
@@ -504,9 +499,7 @@ async def run_attempts(
         PostconditionFailed, ParseFailure, BudgetExceeded, ProviderError, ...: with a trace
             record written for the call in every case, cancellation included.
     """
-    with recording(
-        spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta
-    ) as rec:
+    with Recording(spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta) as rec:
         rec.tally = CallTally()
         chain = model_chain(spec, model)
         if chain is not None:
@@ -518,11 +511,12 @@ async def run_attempts(
                 )
             )
             return rec.output
-        resolved = resolve_for(spec, model)
+        plan = spec.plans.get(spec.qualname, spec.model, model)
+        resolved = plan.resolved
         rec.model, rec.provider = resolved.label, resolved.provider_name
         prompt = spec.compile(bound, extra_sections)
         rec.prompt_hash = prompt.hash
-        rec.output = await _AttemptLoop(spec, bound, resolved, prompt, rec).run()
+        rec.output = await _AttemptLoop(spec, bound, resolved, prompt, rec, plan=plan).run()
         return rec.output
 
 

@@ -162,6 +162,7 @@ class Budget:
 
 
 _UNLIMITED = Budget()
+_ZERO = Decimal(0)
 
 
 class Reservation:
@@ -183,49 +184,70 @@ class Envelope:
     """The live accounting of one budget: spent, reserved, deadline, crossed thresholds."""
 
     def __init__(self, budget: Budget | None, parent: Envelope | None = None, *, flow_id: str | None = None) -> None:
-        self.budget = budget or _UNLIMITED
+        self.budget = budget = budget or _UNLIMITED
         self.parent = parent
         self.flow_id = flow_id
-        self._lock: threading.Lock = parent._lock if parent is not None else threading.Lock()
         self.started = time.monotonic()
-        self.deadline: float | None = None if self.budget.ms is None else self.started + self.budget.ms / 1000
-        self.spent_usd = Decimal(0)
+        self.deadline: float | None = None if budget.ms is None else self.started + budget.ms / 1000
+        self.spent_usd = _ZERO
         self.spent_tokens = 0
-        self.reserved_usd = Decimal(0)
+        self.reserved_usd = _ZERO
         self.reserved_tokens = 0
         self.unpriced_calls = 0
         self.events: list[BudgetEvent] = []
         self._crossed: set[tuple[str, float]] = set()
-        # The chain never changes after creation: compute what every reservation asks once.
-        self._chain: tuple[Envelope, ...] = (self, *parent._chain) if parent is not None else (self,)
-        deadlines = [env.deadline for env in self._chain if env.deadline is not None]
-        self._nearest_deadline: float | None = min(deadlines) if deadlines else None
-        self._caps_output = any(env.budget.usd is not None or env.budget.tokens is not None for env in self._chain)
-        self._needs_price = any(env.budget.usd is not None for env in self._chain)
+        # The chain never changes after creation: compute what every reservation asks once,
+        # from the parent's own answers (one envelope per call: this runs on every call).
+        caps_usd = budget.usd is not None
+        if parent is None:
+            self._lock: threading.Lock = threading.Lock()
+            self._outer: tuple[Envelope, ...] = ()
+            self._nearest_deadline: float | None = self.deadline
+            self._caps_output = caps_usd or budget.tokens is not None
+            self._needs_price = caps_usd
+            self._shared_outer: tuple[Envelope, ...] = ()
+            self.shared = False
+            """True when this envelope or an ancestor is shared through a ledger."""
+        else:
+            self._lock = parent._lock
+            self._outer = parent.chain()
+            nearest = parent._nearest_deadline
+            self._nearest_deadline = (
+                self.deadline if nearest is None else nearest if self.deadline is None else min(nearest, self.deadline)
+            )
+            self._caps_output = parent._caps_output or caps_usd or budget.tokens is not None
+            self._needs_price = parent._needs_price or caps_usd
+            self._shared_outer = parent._shared_chain
+            self.shared = parent.shared
         # A shared envelope's thresholds are crossed in the ledger, once for every process.
-        self._tracks_thresholds = bool(self.budget.thresholds) and self.budget.is_limited and self.budget.key is None
+        self._tracks_thresholds = bool(budget.thresholds) and budget.is_limited and budget.key is None
         # Per axis, where the next threshold falls: most settlements compare and skip.
-        self._marks = self.budget.first_marks if self._tracks_thresholds else None
+        self._marks = budget.first_marks if self._tracks_thresholds else None
         self.ledger: RedisLedger | None = None
         self.shared_totals: Totals | None = None
         """The ledger's numbers for a shared envelope, as of this process's last ledger step."""
-        self.shared = parent.shared if parent is not None else False
-        """True when this envelope or an ancestor is shared through a ledger."""
-        if self.budget.key is not None:
-            self.ledger = self.budget.ledger or _default_ledger(self.budget.key)
+        if budget.key is not None:
+            self.ledger = budget.ledger or _default_ledger(budget.key)
             self.shared = True
-        self._shared_chain: tuple[Envelope, ...] = tuple(env for env in self._chain if env.ledger is not None)
-        if len({id(env.ledger) for env in self._shared_chain}) > 1:
-            raise ConfigurationError(
-                "nested shared budgets must use the same ledger: "
-                + ", ".join(f"{env.budget.key!r} on {env.ledger!r}" for env in self._shared_chain)
-            )
+            outer = self._shared_outer
+            if outer and outer[0].ledger is not self.ledger:
+                raise ConfigurationError(
+                    "nested shared budgets must use the same ledger: "
+                    + ", ".join(f"{env.budget.key!r} on {env.ledger!r}" for env in (self, *outer))
+                )
 
     # -- reading ---------------------------------------------------------------------------
 
     def chain(self) -> tuple[Envelope, ...]:
         """This envelope and its ancestors, innermost first."""
-        return self._chain
+        # Made when asked, never stored: an envelope holding itself would be a reference cycle,
+        # left to the garbage collector once per call.
+        return (self, *self._outer)
+
+    @property
+    def _shared_chain(self) -> tuple[Envelope, ...]:
+        """The shared envelopes of the chain (those with a ledger), innermost first."""
+        return (self, *self._shared_outer) if self.ledger is not None else self._shared_outer
 
     @property
     def elapsed_ms(self) -> float:
@@ -333,11 +355,11 @@ class Envelope:
         Lowers the output cap to what fits; raises `BudgetExceeded` before sending when not even
         `MIN_OUTPUT_TOKENS` fit, and `UnknownPriceError` when a `usd` limit meets an unknown price.
         """
-        chain = self._chain
+        chain = self.chain()
         with self._lock:
             self.check_time()
             out = max_tokens
-            if out is None and self.needs_output_cap():
+            if out is None and self._caps_output:
                 out = DEFAULT_MAX_TOKENS
             for env in chain:
                 limit_tokens = env.budget.tokens
@@ -406,19 +428,23 @@ class Envelope:
         Returns the threshold events this settlement crossed; each envelope's `on_threshold`
         is called with its events after the lock is released.
         """
-        fired: list[tuple[Envelope, BudgetEvent]] = []
+        fired: list[tuple[Envelope, BudgetEvent]] | None = None
         charged_tokens = usage.total_tokens if tokens is None else tokens
         with self._lock:
             if reservation is not None:
                 self._release_locked(reservation)
-            for env in self._chain:
+            for env in self.chain():
                 if cost is None:
                     env.unpriced_calls += 1
                 else:
                     env.spent_usd += cost
                 env.spent_tokens += charged_tokens
-                if env._tracks_thresholds:
-                    fired.extend((env, event) for event in env._cross_thresholds())
+                if env._marks is not None:  # thresholds left to cross on this envelope
+                    crossed = env._cross_thresholds()
+                    if crossed:
+                        fired = [*(fired or ()), *((env, event) for event in crossed)]
+        if fired is None:
+            return []
         for env, event in fired:
             callback = env.budget.on_threshold
             if callback is not None:

@@ -27,7 +27,7 @@ __all__ = ("Configured", "Settings", "configure", "current_settings")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, weakref_slot=True)
 class Settings:
     """The effective configuration: plain values, replaced (never mutated) by `configure`.
 

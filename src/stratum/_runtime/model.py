@@ -12,17 +12,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from stratum._util.frozen import fast_frozen_init
 from stratum._runtime.tool_types import ToolCall, ToolDefinition, ToolResult
 
 if TYPE_CHECKING:
     from stratum._media import Media
 
-__all__ = ("CallSpec", "Completion", "FinishReason", "Message", "Provider", "ToolChoice", "Usage")
+__all__ = ("NO_USAGE", "CallSpec", "Completion", "FinishReason", "Message", "Provider", "ToolChoice", "Usage")
 
 FinishReason = Literal["stop", "length", "refusal", "content_filter", "tool_use", "other"]
 """Why the model stopped: normalized across providers."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage of one model response, normalized across providers.
@@ -56,11 +58,15 @@ class Usage:
         )
 
 
+NO_USAGE = Usage()
+"""No tokens at all (a frozen value: shared rather than made again for every empty usage)."""
+
 Role = Literal["system", "user", "assistant"]
 ToolChoice = Literal["auto", "none"]
 """`"auto"`: the model may call tools or answer; `"none"`: it must answer now."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """One provider-neutral message.
@@ -82,6 +88,7 @@ class Message:
     results: tuple[ToolResult, ...] = ()
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallSpec:
     """Everything a provider needs for one attempt of one `@infer` call.
@@ -138,6 +145,7 @@ class CallSpec:
         return json.dumps(self.attachments, ensure_ascii=False, sort_keys=True, default=str)
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Completion:
     """One provider response, normalized.

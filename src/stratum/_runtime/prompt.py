@@ -8,6 +8,7 @@ never grows with the attempt number.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -87,23 +88,34 @@ def compile_prompt(
     for name, value in bound.items():
         if name in opaque_params:
             attachments[name] = to_jsonable(value)
-            continue
-        if isinstance(value, BaseModel):
+        elif type(value) is str:
+            lines.append(f"{name}: {value}")
+        elif isinstance(value, BaseModel):
             lines.append(f"{name}: {_split_contract(name, value, attachments)}")
         else:
             lines.append(f"{name}: {_format(value)}")
-    user_parts = ["\n".join(lines)] if lines else []
-    user_parts.extend(extra_sections)
-    if attachments:
-        user_parts.append("See attached data for: " + ", ".join(sorted(attachments)))
-    user = "\n\n".join(user_parts) or "(no inputs)"
-    messages = [Message("system", system), Message("user", user)]
+    if extra_sections or attachments:
+        user_parts = ["\n".join(lines)] if lines else []
+        user_parts.extend(extra_sections)
+        if attachments:
+            user_parts.append("See attached data for: " + ", ".join(sorted(attachments)))
+        user = "\n\n".join(user_parts) or "(no inputs)"
+    else:
+        user = "\n".join(lines) or "(no inputs)"
     text = f"{system}\n\n{user}"
     if attachments:
         data = json.dumps(attachments, ensure_ascii=False, sort_keys=True, default=str)
-        messages.append(Message("user", data, "data"))
         text = f"{text}\n\n{data}"
-    return Prompt(tuple(messages), text, prompt_hash(text), template_hash, attachments)
+        messages: tuple[Message, ...] = (_system_message(system), Message("user", user), Message("user", data, "data"))
+    else:
+        messages = (_system_message(system), Message("user", user))
+    return Prompt(messages, text, prompt_hash(text), template_hash, attachments)
+
+
+@functools.lru_cache(maxsize=1024)
+def _system_message(system: str) -> Message:
+    """The system message of a function: the same text (intent and context) on every call."""
+    return Message("system", system)
 
 
 def _compile_with_media(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from stratum._runtime import context as _context
-from stratum._runtime.model import Usage
+from stratum._runtime.model import NO_USAGE, Usage
 from stratum._util.ids import new_id
 from stratum.trace import AttemptRecord, FlowRecord, TraceRecord, emit
 from stratum.trace._otel import end_call, end_flow, start_call, start_flow
@@ -69,7 +69,7 @@ class CallTally:
 
     def __init__(self) -> None:
         self.attempts: list[AttemptRecord] = []
-        self.usage = Usage()
+        self.usage = NO_USAGE
         self.cost = Decimal(0)
         self.priced = True
         self.estimated = False
@@ -79,7 +79,7 @@ class CallTally:
 
     def charge(self, usage: Usage, cost: Decimal | None) -> None:
         """Add one response's usage and cost (None: no price known, so the total is unknown)."""
-        self.usage = self.usage + usage
+        self.usage = usage if self.usage is NO_USAGE else self.usage + usage
         if cost is None:
             self.priced = False
         else:
@@ -180,34 +180,39 @@ class Recording(_Open):
 
     def _close(self) -> None:
         tally = self.tally or CallTally()
+        status = self.status
         if self.stopped == "caller":  # the consumer left a stream early: a cancellation, not an error
-            self.status, self.error = "cancelled", None
-        last = tally.attempts[-1].outcome if tally.attempts else None
-        if self.status == "cancelled" and self.tally is not None and last != "cancelled":
-            number = max((a.attempt for a in tally.attempts), default=-1) + 1
-            tally.attempts.append(AttemptRecord(attempt=number, prompt_hash=self.prompt_hash, outcome="cancelled"))
+            status, self.error = "cancelled", None
+            self.status = status
+        attempts = tally.attempts
+        if status == "cancelled" and self.tally is not None and (not attempts or attempts[-1].outcome != "cancelled"):
+            number = max((a.attempt for a in attempts), default=-1) + 1
+            attempts.append(AttemptRecord(attempt=number, prompt_hash=self.prompt_hash, outcome="cancelled"))
+        if len(attempts) == 1:  # the common case: one attempt, no retry
+            count = 1
+            only = attempts[0]
+            reasons: tuple[str, ...] = () if only.outcome == "ok" else _reasons(attempts)
+        else:
+            # tool rounds are requests of one attempt: neither attempts nor retry reasons
+            count = len({a.attempt for a in attempts})
+            reasons = _reasons(attempts)
         flow = _context.current_flow()
         usage = tally.usage
-        provider = self.model if self.provider is None else self.provider
+        ok = status == "ok"
         record = TraceRecord(
             record_id=self.record_id,
             function=self.function,
             model=self.model,
-            provider=provider,
+            provider=self.model if self.provider is None else self.provider,
             flow_id=flow.flow_id if flow is not None else None,
             parent_id=_context.current_parent_record(),
             inputs=dict(self.bound),
-            opaque_inputs=tuple(sorted(self.opaque)),
-            output=self.output if self.status == "ok" else None,
-            status=self.status,
-            error=error_text(self.error) if self.status != "ok" else None,
-            # tool rounds are requests of one attempt: neither attempts nor retry reasons
-            attempts=len({a.attempt for a in tally.attempts}),
-            retry_reasons=tuple(
-                "; ".join(a.violations) or (a.error or a.outcome)
-                for a in tally.attempts
-                if a.outcome != "ok" and a.outcome != "tool_use"
-            ),
+            opaque_inputs=tuple(sorted(self.opaque)) if self.opaque else (),
+            output=self.output if ok else None,
+            status=status,
+            error=None if ok else error_text(self.error),
+            attempts=count,
+            retry_reasons=reasons,
             compiled_prompt_hash=self.prompt_hash,
             contract_hash=self.contract_hash,
             input_tokens=usage.input_tokens,
@@ -216,11 +221,11 @@ class Recording(_Open):
             cache_write_tokens=usage.cache_write_tokens,
             reasoning_tokens=usage.reasoning_tokens,
             cost_usd=tally.cost if tally.priced else None,
-            duration_ms=self.duration_ms(),
+            duration_ms=(time.monotonic() - self.started) * 1000,
             cache_hit=self.cache_hit,
             started_at=self.started_at,
-            budget_events=tuple(tally.events),
-            attempt_records=tuple(tally.attempts),
+            budget_events=tuple(tally.events) if tally.events else (),
+            attempt_records=tuple(attempts),
             review_id=flow.review_ids[-1] if flow is not None and flow.review_ids else None,
             meta=self.meta,
             cache_savings_usd=tally.cache_savings,
@@ -231,10 +236,17 @@ class Recording(_Open):
         if flow is not None:
             flow.record_ids.append(self.record_id)
             if flow.progress is not None and self._scope is None:  # calls, not composed parents
-                flow.progress.step(self.status == "ok")
+                flow.progress.step(ok)
         emit(record)
         if self._live is not None:
             end_call(self._live, record)
+
+
+def _reasons(attempts: list[AttemptRecord]) -> tuple[str, ...]:
+    """Why each attempt that was not accepted failed (tool rounds are not failures)."""
+    return tuple(
+        "; ".join(a.violations) or (a.error or a.outcome) for a in attempts if a.outcome != "ok" and a.outcome != "tool_use"
+    )
 
 
 def recording(

@@ -8,7 +8,7 @@ import re
 import textwrap
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from stratum._runtime.budget import Budget
@@ -16,6 +16,7 @@ from stratum._runtime.checks import CompiledCheck, compile_checks
 from stratum._runtime.contracts import OutputSpec, is_opaque, output_spec
 from stratum._runtime.inputs import check_input_annotations, may_hold_media
 from stratum._runtime.fallback import check_chain
+from stratum._runtime.plan import PlanSlot
 from stratum._runtime.prompt import Prompt, compile_prompt, prompt_hash
 from stratum._runtime.tools import Tool, build_tools
 from stratum.exceptions import StratumCompileError
@@ -66,6 +67,9 @@ class InferSpec:
 
     prompt_cache: bool | None = None
     """Mark the stable prefix cacheable (Anthropic `cache_control`); None: `configure`'s setting."""
+
+    plans: PlanSlot = field(default_factory=PlanSlot, compare=False, repr=False)
+    """The last model plan of this function's calls (see `_runtime/plan.py`)."""
 
     @property
     def composed(self) -> bool:

@@ -142,14 +142,29 @@ def _fixed_text_tokens(text: str, encoding_name: str | None, exact: bool) -> int
     return count_text_tokens(text, encoding_name, exact=exact)
 
 
-@dataclass(frozen=True, slots=True)
 class _SchemaKey:
-    """Caches a schema's token count by its contract hash (the schema itself is not hashable)."""
+    """Caches a schema's token count by its contract hash (the schema itself is not hashable).
 
-    contract_hash: str
-    encoding: str | None
-    exact: bool
-    schema: Mapping[str, Any] = field(compare=False, hash=False)
+    A plain class rather than a frozen dataclass: one is made on every estimate."""
+
+    __slots__ = ("contract_hash", "encoding", "exact", "schema")
+
+    def __init__(self, contract_hash: str, encoding: str | None, exact: bool, schema: Mapping[str, Any]) -> None:
+        self.contract_hash = contract_hash
+        self.encoding = encoding
+        self.exact = exact
+        self.schema = schema
+
+    def __hash__(self) -> int:
+        return hash((self.contract_hash, self.encoding, self.exact))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _SchemaKey)
+            and self.contract_hash == other.contract_hash
+            and self.encoding == other.encoding
+            and self.exact == other.exact
+        )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -191,6 +206,13 @@ def _input_tokens(
         else:
             tokens += count(json.dumps(output_schema, separators=(",", ":")))
     return tokens
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoding_of(provider: str | None, model: str) -> str | None:
+    """The model's known tokenizer; None for models served by a local runtime (`ollama`...),
+    whose weights may carry another tokenizer than the name suggests."""
+    return None if provider and is_local(provider) else encoding_name_for(model)
 
 
 def estimate(
@@ -241,7 +263,7 @@ def estimate_parts(
 
     Never loads a tokenizer: a model with a known one gets the UTF-8 byte bound (`bound=True`).
     """
-    name = None if provider and is_local(provider) else encoding_name_for(model)
+    name = _encoding_of(provider, model)
     tokens = _input_tokens(model, messages, output_schema, contract_hash, provider, name, exact=False)
     if name is None:
         if output_schema is not None:

@@ -59,12 +59,13 @@ class Price:
     @property
     def max_input_per_mtok(self) -> Decimal:
         """The dearest way an input token can be billed (for worst-case reservations)."""
-        candidates = [self.input_per_mtok]
-        if self.cache_write_per_mtok is not None:
-            candidates.append(self.cache_write_per_mtok)
-        if self.cached_input_per_mtok is not None:
-            candidates.append(self.cached_input_per_mtok)
-        return max(candidates)
+        rate = self.input_per_mtok
+        write, read = self.cache_write_per_mtok, self.cached_input_per_mtok
+        if write is not None and write > rate:
+            rate = write
+        if read is not None and read > rate:
+            rate = read
+        return rate
 
     def cost(self, usage: Usage) -> Decimal:
         """USD cost of `usage` (input includes cache reads and writes, priced at their rates)."""

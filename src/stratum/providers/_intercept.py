@@ -42,11 +42,15 @@ class Interceptor(Protocol):
         ...
 
 
-async def send_intercepted(request: Any, exchange: Exchange, send: Send) -> Any:
-    """Send `request` through the current context's interceptors, then `send`."""
+def send_intercepted(request: Any, exchange: Exchange, send: Send) -> Awaitable[Any]:
+    """Send `request` through the current context's interceptors, then `send` (await the result).
+
+    Not a coroutine itself: with no interceptor in scope it hands back `send(request)`, so the
+    request runs with no extra frame to pass through at each resumption.
+    """
     interceptors = _context.current_interceptors()
     if not interceptors:
-        return await send(request)
+        return send(request)
 
     def chain(index: int) -> Send:
         if index < 0:
@@ -61,7 +65,7 @@ async def send_intercepted(request: Any, exchange: Exchange, send: Send) -> Any:
 
     # The innermost scope's interceptor (added last) runs first, and the outermost sits next to
     # the network: a cassette inside a test answers before the plugin's network guard is asked.
-    return await chain(len(interceptors) - 1)(request)
+    return chain(len(interceptors) - 1)(request)
 
 
 def add_interceptor(interceptor: Interceptor) -> Any:

@@ -72,7 +72,7 @@ class ProviderRegistry:
     """Built-in providers made on first use (one pooled HTTP client each) and the model strings
     resolved to them. One per process, or one per scope (the pytest plugin gives each test its own)."""
 
-    __slots__ = ("_builtins", "_resolved")
+    __slots__ = ("__weakref__", "_builtins", "_resolved")
 
     def __init__(self) -> None:
         self._builtins: dict[str, Provider] = {}

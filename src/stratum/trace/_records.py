@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from stratum._util.frozen import fast_frozen_init
 from stratum._media import Media
 from stratum._runtime.budget import BudgetEvent
 from stratum._util.jsonable import to_jsonable as _to_jsonable
@@ -33,6 +34,7 @@ AttemptOutcome = Literal[
 (not a failure: the same attempt goes on with their results)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttemptRecord:
     """One attempt of one call: what was asked, what came back, what it cost, what was wrong."""
@@ -66,6 +68,7 @@ class AttemptRecord:
     """The model string this attempt was sent to (set when a fallback chain tried several)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TraceRecord:
     """Everything about one call, successful, failed or cancelled (DESIGN §4)."""
