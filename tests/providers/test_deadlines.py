@@ -21,7 +21,7 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 def test_a_block_that_ends_in_time_returns_and_leaves_no_timer() -> None:
     async def main() -> None:
         wheel = DeadlineWheel(asyncio.get_running_loop())
-        async with wheel.scope(5) as scope:
+        with wheel.scope(5) as scope:
             await asyncio.sleep(0)
         assert not scope.expired()
         assert wheel._handle is not None  # the entry waits in the heap until its time or a rebuild
@@ -36,7 +36,7 @@ def test_an_overrunning_block_raises_timeout_at_its_deadline() -> None:
         started = loop.time()
         scope = wheel.scope(0.05)
         with pytest.raises(TimeoutError):
-            async with scope:
+            with scope:
                 await asyncio.sleep(10)
         assert scope.expired()
         return loop.time() - started
@@ -53,7 +53,7 @@ def test_many_deadlines_each_fire_at_their_own_time_whatever_order_they_come_in(
 
         async def one(seconds: float, work: float) -> tuple[float, bool]:
             try:
-                async with wheel.scope(seconds):
+                with wheel.scope(seconds):
                     await asyncio.sleep(work)
                 return seconds, False
             except TimeoutError:
@@ -74,7 +74,7 @@ def test_a_cancellation_from_outside_is_not_turned_into_a_timeout() -> None:
         wheel = DeadlineWheel(asyncio.get_running_loop())
 
         async def inner() -> None:
-            async with wheel.scope(10):
+            with wheel.scope(10):
                 await asyncio.sleep(10)
 
         task = asyncio.ensure_future(inner())
@@ -90,7 +90,7 @@ def test_an_error_inside_the_block_propagates_untouched() -> None:
     async def main() -> None:
         wheel = DeadlineWheel(asyncio.get_running_loop())
         with pytest.raises(KeyError):
-            async with wheel.scope(10):
+            with wheel.scope(10):
                 raise KeyError("x")
 
     run(main)
@@ -100,7 +100,7 @@ def test_finished_entries_do_not_pile_up() -> None:
     async def main() -> int:
         wheel = DeadlineWheel(asyncio.get_running_loop())
         for _ in range(10_000):
-            async with wheel.scope(60):
+            with wheel.scope(60):
                 pass
         return len(wheel._heap)
 
@@ -111,7 +111,7 @@ def test_a_deadline_already_past_expires_at_the_first_wait() -> None:
     async def main() -> None:
         wheel = DeadlineWheel(asyncio.get_running_loop())
         with pytest.raises(TimeoutError):
-            async with wheel.scope(-1):
+            with wheel.scope(-1):
                 await asyncio.sleep(1)
 
     run(main)

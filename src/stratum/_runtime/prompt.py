@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from stratum._util.frozen import fast_frozen_init
 from stratum._media import Media, find_media, replace_media
 from stratum._runtime.contracts import contract_info
 from stratum._runtime.model import Message
@@ -49,6 +50,7 @@ def _split_contract(name: str, value: BaseModel, attachments: dict[str, Any]) ->
     return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Prompt:
     """The compiled first-attempt request of one call."""

@@ -105,7 +105,7 @@ class InferSpec:
                 else:
                     break
             else:
-                if all(name in bound for name in kwargs):
+                if not kwargs or all(name in bound for name in kwargs):
                     return bound
         full = self.signature.bind(*args, **kwargs)
         full.apply_defaults()

@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stratum._util.frozen import fast_frozen_init
 from stratum._runtime.model import CallSpec, Message
 from stratum._util.model_strings import is_local
 from stratum.pricing._encodings import encoding, encoding_name_for
@@ -57,6 +58,7 @@ the real cassettes show native structured outputs billed ~100 tokens above their
 approximate estimates of calls with an output schema, so reservations stay an upper bound."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class _Request:
     """What an estimate counted, kept so that a bound can be counted again exactly."""
@@ -68,6 +70,7 @@ class _Request:
     provider: str | None
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Estimate:
     """A worst-case token estimate for one attempt.

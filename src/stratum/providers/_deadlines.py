@@ -39,7 +39,9 @@ class DeadlineWheel:
         self._armed = 0.0
 
     def scope(self, seconds: float) -> DeadlineScope:
-        """`async with wheel.scope(seconds):` — `TimeoutError` when the block outlives it."""
+        """`with wheel.scope(seconds):` inside a task — `TimeoutError` when the block outlives it.
+
+        A plain (not async) context manager: entering and leaving never wait."""
         return DeadlineScope(self, self._loop.time() + seconds)
 
     def _add(self, scope: DeadlineScope) -> None:
@@ -103,7 +105,7 @@ class DeadlineScope:
         assert self._task is not None
         self._task.cancel()
 
-    async def __aenter__(self) -> DeadlineScope:
+    def __enter__(self) -> DeadlineScope:
         task = asyncio.current_task()
         if task is None:
             raise RuntimeError("a deadline scope must be used inside a task")
@@ -113,7 +115,7 @@ class DeadlineScope:
         self._wheel._add(self)  # pyright: ignore[reportPrivateUsage]
         return self
 
-    async def __aexit__(
+    def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self.active:

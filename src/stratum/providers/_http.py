@@ -145,7 +145,7 @@ def _loop_key() -> object:
 class _LoopState:
     """The clients of one provider in one event loop, and its concurrency limit there."""
 
-    __slots__ = ("clients", "closer", "deadlines", "limiter", "loads", "make", "owned")
+    __slots__ = ("clients", "closer", "deadlines", "headers", "limiter", "loads", "make", "owned")
 
     def __init__(
         self, first: Any, shards: int, limiter: anyio.Semaphore, make: Callable[[], Any] | None, *, owned: bool
@@ -156,6 +156,9 @@ class _LoopState:
         self.make = make
         self.owned = owned
         """True when the clients are the provider's own (closed with the loop), not the user's."""
+        self.headers: Any = None
+        """The full request headers of the provider's own clients (httpx's defaults and ours),
+        merged once: their requests are built directly, not through `build_request`."""
         self.deadlines: DeadlineWheel | None = None
         """The requests' deadlines on an asyncio loop (one loop timer for all of them)."""
         self.closer: AsyncGenerator[None, None] | None = None
@@ -283,6 +286,8 @@ class _HTTPProvider:
                 )
             if isinstance(key, asyncio.AbstractEventLoop):
                 state.deadlines = DeadlineWheel(key)
+            if state.owned:
+                state.headers = state.clients[0].headers
             self._states[key] = state
             state.closer = _close_at_loop_end(state, self._states, key)
             await state.closer.__anext__()
@@ -377,7 +382,7 @@ class _HTTPProvider:
         if state.deadlines is not None:
             scope = state.deadlines.scope(left)
             try:
-                async with scope:
+                with scope:
                     return await self._exchange(state, request, exchange)
             except TimeoutError:
                 if scope.expired():
@@ -423,7 +428,12 @@ class _HTTPProvider:
             if rate is not None:
                 ticket = await self._take_turn(rate, call, body, deadline, started)
             timeout = self._timeout(call, deadline, started)
-            request = builder.build_request("POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout})
+            if state.headers is not None:
+                # Our own client: no cookies, no base URL, headers merged once. `build_request`
+                # would merge all of that again (~40 µs a request); the request is the same.
+                request = httpx2.Request("POST", url, headers=state.headers, content=body, extensions={"timeout": timeout})
+            else:
+                request = builder.build_request("POST", url, content=body, headers=sent_headers, extensions={"timeout": timeout})
             failure: BaseException | None = None
             response: Any = None
             try:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from stratum._util.frozen import fast_frozen_init
 from stratum._runtime import context as _context
 from stratum._runtime.model import CallSpec
 
@@ -22,6 +23,7 @@ Send = Callable[[Any], Awaitable[Any]]
 """Sends a request and returns the response (the real transport, or the next interceptor)."""
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """What an interceptor knows about the request besides the HTTP request itself."""
