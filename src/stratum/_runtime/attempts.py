@@ -501,7 +501,8 @@ async def run_attempts(
     """
     with Recording(spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta) as rec:
         rec.tally = CallTally()
-        chain = model_chain(spec, model)
+        chosen = model if model is not None else spec.model
+        chain = None if isinstance(chosen, str) else model_chain(spec, model)  # a string is one model
         if chain is not None:
             prompt = spec.compile(bound, extra_sections)
             rec.prompt_hash = prompt.hash
