@@ -366,8 +366,12 @@ class _HTTPProvider:
             error.usage_unknown = True  # pyright: ignore[reportAttributeAccessIssue]
         return error
 
-    async def _exchange(self, state: _LoopState, request: Any, exchange: Exchange) -> Any:
+    async def _exchange(self, state: _LoopState, request: Any, exchange: Exchange, deadline: float | None = None) -> Any:
         async with state.limiter:
+            if deadline is not None and time.monotonic() >= deadline:
+                # The slot came after the deadline (its timer not yet run on a busy loop): a
+                # request started now could only be cancelled, after a wasted connect and send.
+                return _DEADLINE
             shard = state.pick()
             state.loads[shard] += 1
             try:
@@ -377,19 +381,20 @@ class _HTTPProvider:
             finally:
                 state.loads[shard] -= 1
 
-    async def _bounded(self, state: _LoopState, request: Any, exchange: Exchange, left: float) -> Any:
+    async def _bounded(self, state: _LoopState, request: Any, exchange: Exchange, deadline: float) -> Any:
         """`_exchange` under one scope for the whole request: slot wait, send and body read."""
+        left = deadline - time.monotonic()
         if state.deadlines is not None:
             scope = state.deadlines.scope(left)
             try:
                 with scope:
-                    return await self._exchange(state, request, exchange)
+                    return await self._exchange(state, request, exchange, deadline)
             except TimeoutError:
                 if scope.expired():
                     return _DEADLINE
                 raise
         with anyio.move_on_after(left) as cancel:
-            return await self._exchange(state, request, exchange)
+            return await self._exchange(state, request, exchange, deadline)
         if cancel.cancelled_caught:
             return _DEADLINE
         raise AssertionError("unreachable")  # pragma: no cover
@@ -440,7 +445,7 @@ class _HTTPProvider:
                 if deadline is None:
                     response = await self._exchange(state, request, exchange)
                 else:
-                    response = await self._bounded(state, request, exchange, deadline - time.monotonic())
+                    response = await self._bounded(state, request, exchange, deadline)
             except _TooLarge as exc:
                 raise self._bad_reply(call, 200, f"a body of more than {exc.size} bytes", None) from None
             except Exception as exc:
