@@ -122,7 +122,8 @@ def test_waiting_for_a_concurrency_slot_counts_against_the_deadline(fault_server
     assert statuses.count("failed") == 7
 
 
-def test_a_slot_handed_over_after_the_deadline_sends_nothing(fault_server: FaultServer) -> None:
+@pytest.mark.parametrize("streamed", [False, True], ids=["call", "stream"])
+def test_a_slot_handed_over_after_the_deadline_sends_nothing(fault_server: FaultServer, streamed: bool) -> None:
     # On a busy loop a waiter can get its slot after its deadline, before its timer has run:
     # it must end there, not start a request (connect, send) that can only be cancelled.
     fault_server.script(Fault(json=chat_reply("first"), delay=0.2), Fault(stall=True))
@@ -147,7 +148,11 @@ def test_a_slot_handed_over_after_the_deadline_sends_nothing(fault_server: Fault
 
         async def wait_one() -> None:
             with pytest.raises(BudgetExceeded) as caught:
-                await waiter(topic="y")
+                if streamed:
+                    async with waiter.stream(topic="y") as stream:
+                        await stream.result()
+                else:
+                    await waiter(topic="y")
             assert caught.value.axis == "ms"
 
         with add_interceptor(watch):
