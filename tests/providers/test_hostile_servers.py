@@ -167,6 +167,52 @@ def test_a_slot_handed_over_after_the_deadline_sends_nothing(fault_server: Fault
     assert sorted(r.status for r in trace.records()) == ["failed", "ok"]
 
 
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_slots_are_all_given_back_after_a_storm_of_deadlines(fault_server: FaultServer, backend: str) -> None:
+    # Holders stall to their deadline while waiters expire in the queue or just after being
+    # handed a slot; afterwards no slot is lost: max_concurrency=2 requests run side by side.
+    provider = local(fault_server, max_concurrency=2)
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=300))
+    def holder(topic: str) -> str: ...
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=350))
+    def waiter(topic: str) -> str: ...
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=900))
+    def after(topic: str) -> str: ...
+
+    outcomes: list[str] = []
+
+    async def one(fn: Any, topic: str) -> None:
+        try:
+            outcomes.append(await fn(topic=topic))
+        except BudgetExceeded as exc:
+            outcomes.append(f"BudgetExceeded({exc.axis})")
+
+    async def main() -> None:
+        with stratum.configure(providers={"local": provider}, prices={"local:m": PRICE}):
+            fault_server.always(Fault(stall=True))
+            async with anyio.create_task_group() as tg:
+                for n in range(2):
+                    tg.start_soon(one, holder, f"h{n}")
+                await anyio.sleep(0.02)
+                for n in range(6):
+                    tg.start_soon(one, waiter, f"w{n}")
+            assert outcomes == ["BudgetExceeded(ms)"] * 8
+            outcomes.clear()
+            # two slots: two 0.5 s answers run side by side (0.5 s), a third waits for one
+            # (0.5 s + 0.5 s > its 0.9 s deadline)
+            fault_server.always(Fault(json=chat_reply("fine"), delay=0.5))
+            async with anyio.create_task_group() as tg:
+                for n in range(3):
+                    tg.start_soon(one, after, f"a{n}")
+                    await anyio.sleep(0.01)
+
+    anyio.run(main, backend=backend)
+    assert outcomes == ["fine", "fine", "BudgetExceeded(ms)"]
+
+
 def test_the_deadline_holds_under_trio_too(fault_server: FaultServer) -> None:
     fault_server.always(Fault(json=chat_reply("x"), drip=0.2))
     provider = local(fault_server)
