@@ -32,6 +32,7 @@ from stratum.cli import build_parser, main
 from stratum.pricing import Price
 from stratum.providers import Anthropic, Gemini, OpenAI, OpenAICompatible
 from stratum.providers._http import MAX_RESPONSE_BYTES
+from stratum.providers._intercept import Exchange, Send, add_interceptor
 from tests._servers import Fault, FaultServer, chat_reply, gemini_reply
 
 # Import the CLI's lazily loaded modules at collection: pytest rewrites stratum's modules when
@@ -119,6 +120,97 @@ def test_waiting_for_a_concurrency_slot_counts_against_the_deadline(fault_server
     assert len(ended) == 5 and max(ended) < 1.4  # each ends by its own 0.4 s deadline, not 3 s
     statuses = [r.status for r in trace.records()]
     assert statuses.count("failed") == 7
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["call", "stream"])
+def test_a_slot_handed_over_after_the_deadline_sends_nothing(fault_server: FaultServer, streamed: bool) -> None:
+    # On a busy loop a waiter can get its slot after its deadline, before its timer has run:
+    # it must end there, not start a request (connect, send) that can only be cancelled.
+    fault_server.script(Fault(json=chat_reply("first"), delay=0.2), Fault(stall=True))
+    provider = local(fault_server, max_concurrency=1)
+    started: list[str] = []
+
+    async def watch(request: Any, exchange: Exchange, send: Send) -> Any:
+        assert exchange.call is not None
+        started.append(exchange.call.function)
+        return await send(request)
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=5000))
+    def holder(topic: str) -> str: ...
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=300))
+    def waiter(topic: str) -> str: ...
+
+    async def main() -> None:
+        async def hold_one() -> None:
+            assert await holder(topic="x") == "first"
+            time.sleep(0.5)  # CPU-bound work right after the slot is freed: the loop is busy
+
+        async def wait_one() -> None:
+            with pytest.raises(BudgetExceeded) as caught:
+                if streamed:
+                    async with waiter.stream(topic="y") as stream:
+                        await stream.result()
+                else:
+                    await waiter(topic="y")
+            assert caught.value.axis == "ms"
+
+        with add_interceptor(watch):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(hold_one)
+                await anyio.sleep(0.05)  # the holder has the only slot
+                tg.start_soon(wait_one)
+
+    run_with(provider, main)
+    assert [name.rpartition(".")[2] for name in started] == ["holder"]
+    assert len(fault_server.requests) == 1
+    assert sorted(r.status for r in trace.records()) == ["failed", "ok"]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_slots_are_all_given_back_after_a_storm_of_deadlines(fault_server: FaultServer, backend: str) -> None:
+    # Holders stall to their deadline while waiters expire in the queue or just after being
+    # handed a slot; afterwards no slot is lost: max_concurrency=2 requests run side by side.
+    provider = local(fault_server, max_concurrency=2)
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=300))
+    def holder(topic: str) -> str: ...
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=350))
+    def waiter(topic: str) -> str: ...
+
+    @infer("Say something.", model="local:m", budget=Budget(ms=900))
+    def after(topic: str) -> str: ...
+
+    outcomes: list[str] = []
+
+    async def one(fn: Any, topic: str) -> None:
+        try:
+            outcomes.append(await fn(topic=topic))
+        except BudgetExceeded as exc:
+            outcomes.append(f"BudgetExceeded({exc.axis})")
+
+    async def main() -> None:
+        with stratum.configure(providers={"local": provider}, prices={"local:m": PRICE}):
+            fault_server.always(Fault(stall=True))
+            async with anyio.create_task_group() as tg:
+                for n in range(2):
+                    tg.start_soon(one, holder, f"h{n}")
+                await anyio.sleep(0.02)
+                for n in range(6):
+                    tg.start_soon(one, waiter, f"w{n}")
+            assert outcomes == ["BudgetExceeded(ms)"] * 8
+            outcomes.clear()
+            # two slots: two 0.5 s answers run side by side (0.5 s), a third waits for one
+            # (0.5 s + 0.5 s > its 0.9 s deadline)
+            fault_server.always(Fault(json=chat_reply("fine"), delay=0.5))
+            async with anyio.create_task_group() as tg:
+                for n in range(3):
+                    tg.start_soon(one, after, f"a{n}")
+                    await anyio.sleep(0.01)
+
+    anyio.run(main, backend=backend)
+    assert outcomes == ["fine", "fine", "BudgetExceeded(ms)"]
 
 
 def test_the_deadline_holds_under_trio_too(fault_server: FaultServer) -> None:

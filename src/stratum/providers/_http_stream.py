@@ -86,6 +86,10 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
         )
         # One generator for the whole attempt (no nested ones): each event passes one layer.
         await limiter.acquire()
+        if deadline is not None and time.monotonic() >= deadline:
+            # handed the slot after the deadline (a busy loop): start nothing that can only be cut
+            limiter.release()
+            raise provider._deadline_error(call, started, 0.0, "no concurrency slot was free")
         shard = state.pick()
         state.loads[shard] += 1
         response: Any = None
