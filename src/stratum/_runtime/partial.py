@@ -6,21 +6,30 @@ complete, plus the string being written. That value is then validated against th
 
 - a contract whose required fields have all arrived validates as usual (a string still being
   written counts as its text so far);
-- otherwise each field that has arrived is validated on its own and the partial is built with
-  `model_construct`: fields that validated are set, fields not arrived (or not valid yet, such
-  as half a `Literal`) are `None` or their default, and `model_fields_set` names the ones set;
+- otherwise the fields that have arrived are validated with pydantic's partial validation of
+  a `TypedDict` of the contract's fields (all optional), which drops the field still being
+  written when it is not valid yet (such as half a `Literal`), and the partial is built with
+  `model_construct`: fields that validated are set, fields not arrived (or not valid yet) are
+  `None` or their default, and `model_fields_set` names the ones set. A nested contract still
+  being written is itself a partial. When a field before the last one is invalid, each field
+  is validated on its own instead;
 - `list[...]` and other values are validated with pydantic's partial validation, which drops
   an unfinished last item.
+
+A piece that leaves the parsed document unchanged (half a key, a number still being written)
+costs one parse and no validation; a partial equal to the previous one is not repeated.
 """
 
 from __future__ import annotations
 
 import functools
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import from_json
+from typing_extensions import NotRequired, TypedDict
 
 from stratum._runtime.contracts import OutputSpec
 
@@ -45,13 +54,16 @@ def _without_trailing_number(text: str) -> str:
     return text
 
 
-@functools.lru_cache(maxsize=1024)
-def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
-    info = model.model_fields[name]
+def _annotation(info: Any) -> Any:
     annotation: Any = info.annotation
     if info.metadata:
         annotation = typing.Annotated[annotation, *info.metadata]
-    return TypeAdapter(annotation)
+    return annotation
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_adapter(model: type[BaseModel], name: str) -> TypeAdapter[Any]:
+    return TypeAdapter(_annotation(model.model_fields[name]))
 
 
 def _model_class(annotation: Any) -> type[BaseModel] | None:
@@ -60,8 +72,43 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _partial_model(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
-    """An instance of `model` holding the fields of `data` that validate on their own."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to validate the partial document of one contract (built once per contract)."""
+
+    required: frozenset[str]
+    """The JSON keys of the required fields: all present, the contract itself may validate."""
+    names: tuple[tuple[str, str], ...]
+    """(JSON key, field name) of every field."""
+    fields: TypeAdapter[dict[str, Any]]
+    """A `TypedDict` of every field by its JSON key, none required: validated partially."""
+    nested: tuple[tuple[str, str, type[BaseModel]], ...]
+    """(JSON key, field name, contract) of the fields that are contracts themselves."""
+
+
+@functools.lru_cache(maxsize=256)
+def _plan(model: type[BaseModel]) -> _Plan:
+    keys: dict[str, Any] = {}
+    names: list[tuple[str, str]] = []
+    nested: list[tuple[str, str, type[BaseModel]]] = []
+    required: set[str] = set()
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        keys[key] = NotRequired[_annotation(info)]
+        names.append((key, name))
+        if info.is_required():
+            required.add(key)
+        inner = _model_class(info.annotation)
+        if inner is not None:
+            nested.append((key, name, inner))
+    make: Any = TypedDict  # the functional form, built from the fields (keys need not be names)
+    fields: Any = make(f"{model.__name__}Partial", keys)
+    adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(fields)
+    return _Plan(frozenset(required), tuple(names), adapter, tuple(nested))
+
+
+def _each_field(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `data` that validate on their own, by field name (the slow path)."""
     values: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
@@ -74,25 +121,54 @@ def _partial_model(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
             nested = _model_class(info.annotation)
             if nested is not None and isinstance(raw, dict):
                 values[name] = _partial_model(nested, typing.cast(dict[str, Any], raw))
+    return values
+
+
+def _partial_values(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `data` valid so far, by field name."""
+    plan = _plan(model)
+    try:
+        checked = plan.fields.validate_python(data, experimental_allow_partial="trailing-strings")
+    except ValidationError:  # a field before the last one is invalid: each on its own
+        return _each_field(model, data)
+    values = {name: checked[key] for key, name in plan.names if key in checked}
+    for key, name, inner in plan.nested:
+        raw = data.get(key)
+        if key not in checked and isinstance(raw, dict):  # the contract still being written
+            values[name] = _partial_model(inner, typing.cast(dict[str, Any], raw))
+    return values
+
+
+def _construct(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
+    """An instance of `model` with `values` set and the required fields not arrived `None`."""
     present = set(values)
+    filled = dict(values)
     for name, info in model.model_fields.items():
-        if name not in values and info.is_required():
-            values[name] = None
-    return model.model_construct(_fields_set=present, **values)
+        if name not in filled and info.is_required():
+            filled[name] = None
+    return model.model_construct(_fields_set=present, **filled)
+
+
+def _partial_model(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
+    """An instance of `model` holding the fields of `data` valid so far."""
+    return _construct(model, _partial_values(model, data))
 
 
 class PartialParser:
     """Turns the output text so far into the latest partial result (for one attempt)."""
 
-    __slots__ = ("_last", "_output")
+    __slots__ = ("_data", "_last", "_model", "_output", "_required", "_values")
 
     def __init__(self, output: OutputSpec) -> None:
         self._output = output
         self._last: Any = NOTHING
+        self._data: Any = NOTHING
+        self._values: dict[str, Any] | None = None
+        self._model = _model_class(output.annotation) if output.kind == "contract" else None
+        self._required = _plan(self._model).required if self._model is not None else frozenset[str]()
 
     def parse(self, text: str) -> Any:
         """The partial result of `text`, or `NOTHING` when it holds none or no change since the last."""
-        output = self._output
         stripped = text.lstrip()
         if stripped.startswith("```"):  # a fenced answer: skip the fence line
             stripped = stripped.partition("\n")[2]
@@ -103,16 +179,32 @@ class PartialParser:
             data: Any = from_json(stripped, allow_partial="trailing-strings")
         except ValueError:
             return NOTHING
+        if data == self._data:  # the same document so far (half a key, a number being written)
+            return NOTHING
+        self._data = data
+        output = self._output
         value: Any = NOTHING
         if output.kind == "contract":
-            try:
-                value = output.adapter.validate_python(data, experimental_allow_partial="trailing-strings")
-            except ValidationError:
-                model = _model_class(output.annotation)
-                if model is not None and isinstance(data, dict):
-                    value = _partial_model(model, typing.cast(dict[str, Any], data))
-                    if not value.model_fields_set:
-                        return NOTHING
+            model = self._model
+            if type(data) is not dict:
+                return NOTHING
+            document = typing.cast(dict[str, Any], data)
+            if model is None or self._required <= document.keys():
+                try:
+                    value = output.adapter.validate_python(document, experimental_allow_partial="trailing-strings")
+                except ValidationError:
+                    value = NOTHING
+            if value is NOTHING:
+                if model is None:
+                    return NOTHING
+                values = _partial_values(model, document)
+                if not values or values == self._values:
+                    return NOTHING
+                self._values = values
+                value = _construct(model, values)
+                self._last = value
+                return value
+            self._values = None
         else:
             if isinstance(data, dict) and "value" in data:
                 data = typing.cast(dict[str, Any], data)["value"]
@@ -120,7 +212,7 @@ class PartialParser:
                 value = output.adapter.validate_python(data, experimental_allow_partial="trailing-strings")
             except ValidationError:
                 return NOTHING
-        if value is NOTHING or (self._last is not NOTHING and value == self._last):
+        if self._last is not NOTHING and value == self._last:
             return NOTHING
         self._last = value
         return value

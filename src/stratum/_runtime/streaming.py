@@ -68,57 +68,58 @@ def _open(provider: Any, call: CallSpec) -> AsyncGenerator[StreamEvent, None]:
 
 
 class _Deadline:
-    """The whole stream's deadline: `next(source)` raises TimeoutError once it has passed.
+    """The whole attempt's deadline, under asyncio: one timer for the whole stream.
 
-    Under asyncio one timer serves the whole attempt (a scope per event would cost a timer per
-    piece): when it fires while an event is awaited, the task is cancelled and the
-    cancellation turned into TimeoutError, as `asyncio.timeout` does. Elsewhere (trio), each
-    wait gets an anyio scope.
+    A scope per event would cost a timer per piece. Instead one timer is armed for the
+    attempt; when it fires while the stream waits for the provider (`waiting`), the task is
+    cancelled and the cancellation turned into TimeoutError (as `asyncio.timeout` does); when
+    it fires while the consumer holds a piece, `expired` is checked as soon as the consumer
+    asks for the next one. Elsewhere (trio) each wait gets an anyio scope (`_within`).
     """
 
-    __slots__ = ("at", "expired", "handle", "task", "waiting")
+    __slots__ = ("expired", "handle", "task", "waiting")
 
-    def __init__(self, at: float | None) -> None:
-        self.at = at
+    def __init__(self, task: asyncio.Task[Any], at: float) -> None:
         self.expired = False
         self.waiting = False
-        self.task: asyncio.Task[Any] | None = None
-        self.handle: asyncio.TimerHandle | None = None
-        if at is None:
-            return
-        try:
-            self.task = asyncio.current_task()
-        except RuntimeError:  # not asyncio
-            return
+        self.task = task
         loop = asyncio.get_running_loop()
         self.handle = loop.call_at(loop.time() + (at - time.monotonic()), self._fire)
 
     def _fire(self) -> None:
         self.expired = True
-        if self.waiting and self.task is not None:
+        if self.waiting:
             self.task.cancel()
 
-    async def next(self, source: AsyncIterator[StreamEvent]) -> StreamEvent:
-        if self.at is None:
-            return await source.__anext__()
-        if self.task is None:  # trio: anyio's scope
-            with anyio.fail_after(max(self.at - time.monotonic(), 0.0)):
-                return await source.__anext__()
-        if self.expired:
-            raise TimeoutError
-        self.waiting = True
-        try:
-            return await source.__anext__()
-        except asyncio.CancelledError:
-            if self.expired and self.task.uncancel() == 0:
-                raise TimeoutError from None
-            raise
-        finally:
-            self.waiting = False
+    def timed_out(self) -> bool:
+        """After a cancellation while waiting: True when it was this deadline's own."""
+        return self.expired and self.task.uncancel() == 0
 
     def close(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
+        self.handle.cancel()
+
+
+def _deadline_for(at: float | None) -> _Deadline | None:
+    """The asyncio deadline of an attempt; None without a deadline or outside asyncio."""
+    if at is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # not asyncio
+        return None
+    return None if task is None else _Deadline(task, at)
+
+
+async def _within(source: AsyncGenerator[StreamEvent, None], at: float) -> AsyncGenerator[StreamEvent, None]:
+    """`source` with each wait bounded by the deadline `at` (TimeoutError): the non-asyncio path."""
+    async with aclosing(source):
+        while True:
+            with anyio.fail_after(max(at - time.monotonic(), 0.0)):
+                try:
+                    event = await source.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield event
 
 
 class _Live:
@@ -166,6 +167,11 @@ class _Live:
         rep = self.reported
         return self.out_tokens if rep is None or rep.output_tokens < self.out_tokens else rep.output_tokens
 
+    def input_tokens(self) -> int:
+        """Input tokens: the provider's count once it reported one, else the estimate."""
+        rep = self.reported
+        return self.est_input if rep is None else rep.input_tokens or self.est_input
+
     def usage(self) -> Usage:
         """What arrived so far: the provider's counts where it reported them, else counted."""
         rep = self.reported
@@ -185,7 +191,7 @@ class _Live:
         reservation = self.attempt.reservation
         if env is None or reservation is None:
             return
-        input_tokens = self.usage().input_tokens
+        input_tokens = self.input_tokens()
         for each in env.chain():
             held_tokens = each.reserved_tokens - reservation.tokens if reservation.open else each.reserved_tokens
             if each.budget.tokens is not None:
@@ -275,8 +281,15 @@ class InferStream(Generic[R]):
                 the last partial); PostconditionFailed, ParseFailure, ProviderError...: as a
                 plain call.
         """
-        while await self._pull() is not _END:
-            pass
+        if not self._finished:
+            try:
+                async for _ in self._driver:
+                    pass
+            except BaseException as exc:
+                self._error = exc
+                raise
+            finally:
+                self._finished = True
         return self._final()
 
     # -- driving -------------------------------------------------------------------------------
@@ -288,42 +301,37 @@ class InferStream(Generic[R]):
             raise RuntimeError("the stream was closed before it finished; read it inside its `async with` block")
         return cast(R, self._value)
 
-    async def _pull(self) -> Any:
-        """The next piece (`str`), None for a retry, or `_END`; stores the driver's error."""
-        if self._finished:
-            return _END
-        try:
-            return await self._driver.__anext__()
-        except StopAsyncIteration:
-            self._finished = True
-            return _END
-        except BaseException as exc:
-            self._finished = True
-            self._error = exc
-            raise
-
     async def _partials(self) -> AsyncGenerator[R, None]:
         output = self._spec.output
-        if output.kind == "text":
-            while (piece := await self._pull()) is not _END:
+        driver = self._driver
+        text = output.kind == "text"
+        parser = None if text else PartialParser(output)
+        while not self._finished:
+            try:
+                piece = await driver.__anext__()
+            except StopAsyncIteration:
+                self._finished = True
+                break
+            except BaseException as exc:
+                self._finished = True
+                self._error = exc
+                raise
+            if text:
                 if piece:
-                    yield piece
-            self._final()
-            return
-        parser = PartialParser(output)
-        while (piece := await self._pull()) is not _END:
+                    yield cast(R, piece)
+                continue
             if piece is None:
                 parser = PartialParser(output)  # a retry: partials start over
                 continue
             live = self._live
-            if live is None:
+            if live is None or parser is None:
                 continue
             value = parser.parse(live.text())
             if value is not NOTHING:
                 self._last_partial = value
                 yield value
         final = self._final()
-        if final != self._last_partial:
+        if not text and final != self._last_partial:
             self._last_partial = final
             yield final
 
@@ -355,6 +363,11 @@ class InferStream(Generic[R]):
             yield value
 
     async def _drive(self) -> AsyncGenerator[str | None, None]:
+        """The attempts of the call; yields each piece of output text, None before a retry.
+
+        One generator for the whole call, the send of each attempt inline: a piece passes one
+        generator on its way from the provider's stream to the consumer.
+        """
         spec, bound = self._spec, self._bound
         with recording(
             spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=self._meta
@@ -382,10 +395,68 @@ class InferStream(Generic[R]):
                     attempt = loop.reserve(number, messages, prompt_hash)
                     live = self._live = _Live(attempt)
                     live.set_caps(loop.env, loop.price)
-                    pieces = self._send(loop, live, rec)
-                    async with aclosing(pieces):  # leaving early closes the request at once
-                        async for piece in pieces:
-                            yield piece
+                    # -- the send, piece by piece, watching the cost and the deadline --------
+                    call = loop.call_for(attempt)
+                    attempt.sent = time.monotonic()
+                    at = None if attempt.timeout is None else attempt.sent + attempt.timeout
+                    deadline = _deadline_for(at)
+                    source = _open(loop.resolved.provider, call)
+                    if at is not None and deadline is None:
+                        source = _within(source, at)
+                    parts = live.parts
+                    completion: Completion | None = None
+                    try:
+                        async with aclosing(source):  # leaving early closes the request at once
+                            if deadline is not None:
+                                deadline.waiting = True
+                            try:
+                                async for event in source:
+                                    kind = type(event)
+                                    if kind is TextDelta:
+                                        text = cast(TextDelta, event).text
+                                        parts.append(text)
+                                        live.out_tokens += count_like(live.estimate, text)
+                                        if live.over_cap() and not live.refine(loop.env, loop.price):
+                                            raise self._cut(loop, live, rec, "budget")
+                                        if deadline is None:
+                                            yield text
+                                            continue
+                                        deadline.waiting = False
+                                        yield text
+                                        if deadline.expired:
+                                            raise TimeoutError
+                                        deadline.waiting = True
+                                    elif kind is UsageReport:
+                                        before = live.input_tokens()
+                                        live.reported = cast(UsageReport, event).usage
+                                        if live.input_tokens() != before:
+                                            live.set_caps(loop.env, loop.price)
+                                    else:
+                                        completion = cast(Completion, event)
+                            finally:
+                                if deadline is not None:
+                                    deadline.waiting = False  # closing the source is not a wait
+                    except TimeoutError:
+                        raise self._cut(loop, live, rec, "deadline") from None
+                    except asyncio.CancelledError:
+                        if deadline is not None and deadline.timed_out():
+                            raise self._cut(loop, live, rec, "deadline") from None
+                        raise
+                    except BudgetExceeded as exc:
+                        if exc.axis != "ms" or self.stopped is not None:
+                            raise
+                        # the provider layer's own deadline (a stalled read, a retry-after past it)
+                        reported: Usage | None = getattr(exc, "usage", None)
+                        if reported is not None:
+                            live.reported = reported
+                        raise self._cut(loop, live, rec, "deadline") from None
+                    except ProviderError as exc:
+                        self._provider_error(loop, live, exc)
+                        raise
+                    finally:
+                        if deadline is not None:
+                            deadline.close()
+                    self._settle(loop, live, completion)
                     completion = attempt.completion
                     assert completion is not None
                     self._live = None
@@ -406,54 +477,8 @@ class InferStream(Generic[R]):
                 self._stop_in_flight(loop, rec, None)
                 raise
 
-    async def _send(self, loop: AttemptLoop, live: _Live, rec: Recording) -> AsyncGenerator[str, None]:
-        """Stream one attempt, watching its cost and the deadline; settle it at the end."""
-        attempt = live.attempt
-        call = loop.call_for(attempt)
-        attempt.sent = time.monotonic()
-        deadline = _Deadline(None if attempt.timeout is None else attempt.sent + attempt.timeout)
-        source = _open(loop.resolved.provider, call)
-        completion: Completion | None = None
-        try:
-            async with aclosing(source):
-                while True:
-                    try:
-                        event = await deadline.next(source)
-                    except StopAsyncIteration:
-                        break
-                    if type(event) is TextDelta:
-                        live.parts.append(event.text)
-                        live.out_tokens += count_like(live.estimate, event.text)
-                        if live.over_cap() and not live.refine(loop.env, loop.price):
-                            raise self._cut(loop, live, rec, "budget")
-                        yield event.text
-                    elif type(event) is UsageReport:
-                        before = live.usage().input_tokens
-                        live.reported = event.usage
-                        if live.usage().input_tokens != before:
-                            live.set_caps(loop.env, loop.price)
-                    else:
-                        completion = cast(Completion, event)
-        except TimeoutError:
-            raise self._cut(loop, live, rec, "deadline") from None
-        except BudgetExceeded as exc:
-            if exc.axis != "ms" or self.stopped is not None:
-                raise
-            # the provider layer's own deadline (a stalled read, a retry-after past it)
-            reported: Usage | None = getattr(exc, "usage", None)
-            if reported is not None:
-                live.reported = reported
-            raise self._cut(loop, live, rec, "deadline") from None
-        except ProviderError as exc:
-            used: Usage | None = getattr(exc, "usage", None)
-            if isinstance(exc, StreamInterruptedError) and exc.received:
-                if used is not None:
-                    live.reported = used
-                used = live.usage()  # the provider bills what it sent
-            self._charge(loop, live, used, "provider_error", exc)
-            raise
-        finally:
-            deadline.close()
+    def _settle(self, loop: AttemptLoop, live: _Live, completion: Completion | None) -> None:
+        """The attempt's stream ended: settle it like a plain call's reply."""
         if completion is None:
             raise StreamInterruptedError(
                 f"{self._spec.qualname}: the stream of {loop.resolved.label} ended without a final response; "
@@ -470,7 +495,16 @@ class InferStream(Generic[R]):
                 request_id=completion.request_id, refusal=completion.refusal, fault_retries=completion.fault_retries,
                 fault_usage=completion.fault_usage,
             )
-        loop.settle(attempt, completion)
+        loop.settle(live.attempt, completion)
+
+    def _provider_error(self, loop: AttemptLoop, live: _Live, exc: ProviderError) -> None:
+        """Charge what a failed stream cost: what arrived, or the worst case when unknown."""
+        used: Usage | None = getattr(exc, "usage", None)
+        if isinstance(exc, StreamInterruptedError) and exc.received:
+            if used is not None:
+                live.reported = used
+            used = live.usage()  # the provider bills what it sent
+        self._charge(loop, live, used, "provider_error", exc)
 
     # -- charging what arrived -------------------------------------------------------------------
 

@@ -22,8 +22,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx2
-
 from stratum._runtime.model import Completion, Usage
 from stratum.exceptions import ProviderError, StreamInterruptedError
 from stratum.providers._faults import (
@@ -36,6 +34,7 @@ from stratum.providers._faults import (
 )
 from stratum.providers._intercept import Exchange, send_intercepted
 from stratum.providers._sse import decoder_for, stream_body, stream_path
+from stratum.providers._sse_frames import SSEFrames
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 
 if TYPE_CHECKING:
@@ -104,18 +103,28 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
                 decoder = decoder_for(dialect, call, provider.name)
                 held: list[StreamEvent] | None = []  # usage before the first text: dropped on a retry
                 try:
-                    async for sse in httpx2.EventSource(response, max_event_size=_MAX_EVENT_BYTES):
-                        if decoder.done:
-                            continue  # read the body to its end so the connection is reused
-                        events = decoder.feed(sse.event, sse.data)
-                        if held is not None and events:
-                            if not any(type(e) is TextDelta for e in events):
+                    frames = SSEFrames(_MAX_EVENT_BYTES)
+                    async for chunk in response.aiter_bytes():
+                        for name, data in frames.feed(chunk):
+                            if decoder.done:
+                                continue  # read the body to its end so the connection is reused
+                            events = decoder.feed(name, data)
+                            if held is not None and events:
+                                if not any(type(e) is TextDelta for e in events):
+                                    held.extend(events)
+                                    continue
+                                events = [*held, *events]
+                                held = None  # from now on, events go straight out
+                            for event in events:
+                                yield event
+                    for name, data in frames.end():  # an event a CR as the body's last byte ends
+                        if not decoder.done:
+                            events = decoder.feed(name, data)
+                            if held is not None:
                                 held.extend(events)
-                                continue
-                            events = [*held, *events]
-                            held = None  # from now on, events go straight out
-                        for event in events:
-                            yield event
+                            else:
+                                for event in events:
+                                    yield event
                 except ProviderError as exc:  # an error event from the provider
                     if not decoder.received():
                         raise _Retry(exc, decoder.usage(), None) from None
