@@ -25,6 +25,8 @@ from __future__ import annotations
 import functools
 import typing
 from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -72,10 +74,15 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, Decimal, Enum)
+_set = object.__setattr__
+
+
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How to validate the partial document of one contract (built once per contract)."""
+    """How to validate and build the partials of one contract (made once per contract)."""
 
+    model: type[BaseModel]
     required: frozenset[str]
     """The JSON keys of the required fields: all present, the contract itself may validate."""
     names: tuple[tuple[str, str], ...]
@@ -84,6 +91,56 @@ class _Plan:
     """A `TypedDict` of every field by its JSON key, none required: validated partially."""
     nested: tuple[tuple[str, str, type[BaseModel]], ...]
     """(JSON key, field name, contract) of the fields that are contracts themselves."""
+    template: dict[str, Any] | None
+    """Every field's value before it arrives (`None`, or its default), when building an
+    instance is only setting its attributes; None when `model_construct` must build it."""
+
+    def values(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The fields of `data` valid so far, by field name."""
+        try:
+            checked = self.fields.validate_python(data, experimental_allow_partial="trailing-strings")
+        except ValidationError:  # a field before the last one is invalid: each on its own
+            return _each_field(self.model, data)
+        values = {name: checked[key] for key, name in self.names if key in checked}
+        for key, name, inner in self.nested:
+            raw = data.get(key)
+            if key not in checked and isinstance(raw, dict):  # the contract still being written
+                values[name] = _partial_model(inner, typing.cast(dict[str, Any], raw))
+        return values
+
+    def build(self, values: dict[str, Any]) -> BaseModel:
+        """An instance with `values` set, the fields not arrived `None` or their default."""
+        template = self.template
+        model = self.model
+        if template is None:
+            filled = dict(values)
+            for name, info in model.model_fields.items():
+                if name not in filled and info.is_required():
+                    filled[name] = None
+            return model.model_construct(_fields_set=set(values), **filled)
+        # what model_construct does for such a model, without its per-field work
+        instance = model.__new__(model)
+        filled = template.copy()
+        filled.update(values)
+        _set(instance, "__dict__", filled)
+        _set(instance, "__pydantic_fields_set__", set(values))
+        _set(instance, "__pydantic_extra__", None)
+        _set(instance, "__pydantic_private__", None)
+        return instance
+
+
+def _template(model: type[BaseModel]) -> dict[str, Any] | None:
+    if model.__pydantic_post_init__ or model.model_config.get("extra") == "allow" or model.__pydantic_root_model__:
+        return None
+    template: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            template[name] = None
+        elif info.default_factory is None and isinstance(info.default, _IMMUTABLE):
+            template[name] = info.default
+        else:  # a default made or copied per instance
+            return None
+    return template
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,7 +161,7 @@ def _plan(model: type[BaseModel]) -> _Plan:
     make: Any = TypedDict  # the functional form, built from the fields (keys need not be names)
     fields: Any = make(f"{model.__name__}Partial", keys)
     adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(fields)
-    return _Plan(frozenset(required), tuple(names), adapter, tuple(nested))
+    return _Plan(model, frozenset(required), tuple(names), adapter, tuple(nested), _template(model))
 
 
 def _each_field(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
@@ -124,92 +181,69 @@ def _each_field(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _partial_values(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    """The fields of `data` valid so far, by field name."""
-    plan = _plan(model)
-    try:
-        checked = plan.fields.validate_python(data, experimental_allow_partial="trailing-strings")
-    except ValidationError:  # a field before the last one is invalid: each on its own
-        return _each_field(model, data)
-    values = {name: checked[key] for key, name in plan.names if key in checked}
-    for key, name, inner in plan.nested:
-        raw = data.get(key)
-        if key not in checked and isinstance(raw, dict):  # the contract still being written
-            values[name] = _partial_model(inner, typing.cast(dict[str, Any], raw))
-    return values
-
-
-def _construct(model: type[BaseModel], values: dict[str, Any]) -> BaseModel:
-    """An instance of `model` with `values` set and the required fields not arrived `None`."""
-    present = set(values)
-    filled = dict(values)
-    for name, info in model.model_fields.items():
-        if name not in filled and info.is_required():
-            filled[name] = None
-    return model.model_construct(_fields_set=present, **filled)
-
-
 def _partial_model(model: type[BaseModel], data: dict[str, Any]) -> BaseModel:
     """An instance of `model` holding the fields of `data` valid so far."""
-    return _construct(model, _partial_values(model, data))
+    plan = _plan(model)
+    return plan.build(plan.values(data))
 
 
 class PartialParser:
     """Turns the output text so far into the latest partial result (for one attempt)."""
 
-    __slots__ = ("_data", "_last", "_model", "_output", "_required", "_values")
+    __slots__ = ("_adapter", "_contract", "_data", "_last", "_plan", "_values")
 
     def __init__(self, output: OutputSpec) -> None:
-        self._output = output
+        self._adapter = output.adapter
+        self._contract = output.kind == "contract"
         self._last: Any = NOTHING
         self._data: Any = NOTHING
         self._values: dict[str, Any] | None = None
-        self._model = _model_class(output.annotation) if output.kind == "contract" else None
-        self._required = _plan(self._model).required if self._model is not None else frozenset[str]()
+        model = _model_class(output.annotation) if self._contract else None
+        self._plan = _plan(model) if model is not None else None
 
     def parse(self, text: str) -> Any:
         """The partial result of `text`, or `NOTHING` when it holds none or no change since the last."""
-        stripped = text.lstrip()
-        if stripped.startswith("```"):  # a fenced answer: skip the fence line
-            stripped = stripped.partition("\n")[2]
-        stripped = _without_trailing_number(stripped)
-        if not stripped:
+        if text[:1].isspace():
+            text = text.lstrip()
+        if text[:3] == "```":  # a fenced answer: skip the fence line
+            text = text.partition("\n")[2]
+        if text[-1:] in _NUMBER_CHARS:
+            text = _without_trailing_number(text)
+        if not text:
             return NOTHING
         try:
-            data: Any = from_json(stripped, allow_partial="trailing-strings")
+            data: Any = from_json(text, allow_partial="trailing-strings")
         except ValueError:
             return NOTHING
         if data == self._data:  # the same document so far (half a key, a number being written)
             return NOTHING
         self._data = data
-        output = self._output
         value: Any = NOTHING
-        if output.kind == "contract":
-            model = self._model
+        if self._contract:
             if type(data) is not dict:
                 return NOTHING
             document = typing.cast(dict[str, Any], data)
-            if model is None or self._required <= document.keys():
+            plan = self._plan
+            if plan is None or plan.required <= document.keys():
                 try:
-                    value = output.adapter.validate_python(document, experimental_allow_partial="trailing-strings")
+                    value = self._adapter.validate_python(document, experimental_allow_partial="trailing-strings")
                 except ValidationError:
                     value = NOTHING
             if value is NOTHING:
-                if model is None:
+                if plan is None:
                     return NOTHING
-                values = _partial_values(model, document)
+                values = plan.values(document)
                 if not values or values == self._values:
                     return NOTHING
                 self._values = values
-                value = _construct(model, values)
-                self._last = value
+                value = self._last = plan.build(values)
                 return value
             self._values = None
         else:
             if isinstance(data, dict) and "value" in data:
                 data = typing.cast(dict[str, Any], data)["value"]
             try:
-                value = output.adapter.validate_python(data, experimental_allow_partial="trailing-strings")
+                value = self._adapter.validate_python(data, experimental_allow_partial="trailing-strings")
             except ValidationError:
                 return NOTHING
         if self._last is not NOTHING and value == self._last:

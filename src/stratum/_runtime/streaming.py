@@ -128,14 +128,22 @@ class _Live:
     Output is counted the way the attempt's input estimate was: for a model with a known
     tokenizer, as UTF-8 bytes (an upper bound) until that count passes the cap; then `refine`
     counts what arrived exactly (and the input too, while the provider has not reported it).
+    It is counted lazily, when a count is read: each piece still counts on its own (the sum is
+    the same as counting them as they come), but a piece that cannot reach the cap (4 tokens
+    per character is more than any count gives) is not counted on arrival.
     """
 
-    __slots__ = ("attempt", "cap", "cap_axis", "cap_env", "estimate", "est_input", "out_tokens", "parts", "reported")
+    __slots__ = (
+        "attempt", "cap", "cap_axis", "cap_env", "counted", "estimate", "est_input", "parts", "reported", "tokens",
+        "unsure",
+    )
 
     def __init__(self, attempt: Attempt) -> None:
         self.attempt = attempt
         self.parts: list[str] = []
-        self.out_tokens = 0
+        self.tokens = 0  # the tokens of parts[:counted]
+        self.counted = 0
+        self.unsure = 0  # at most the tokens of parts[counted:] (while a cap watches them)
         self.reported: Usage | None = None
         self.estimate = attempt.estimate
         self.est_input = attempt.estimate.input_tokens
@@ -146,9 +154,28 @@ class _Live:
     def text(self) -> str:
         return "".join(self.parts)
 
+    def out_tokens(self) -> int:
+        """The output tokens counted so far (the sum of each piece's count)."""
+        parts = self.parts
+        if self.counted < len(parts):
+            estimate = self.estimate
+            tokens = self.tokens
+            for piece in parts[self.counted :]:
+                tokens += count_like(estimate, piece)
+            self.tokens = tokens
+            self.counted = len(parts)
+            self.unsure = 0
+        return self.tokens
+
     def over_cap(self) -> bool:
-        """True when the output so far passes the cap."""
-        return self.cap is not None and self.output_so_far() > self.cap
+        """True when the output so far passes the cap (counted only when it may)."""
+        cap = self.cap
+        if cap is None:
+            return False
+        rep = self.reported
+        if rep is not None and rep.output_tokens > cap:
+            return True
+        return self.tokens + self.unsure > cap and self.out_tokens() > cap
 
     def refine(self, env: Envelope | None, price: Price | None) -> bool:
         """Count exactly what was counted as a bound; True when that brings it back under the cap."""
@@ -156,7 +183,9 @@ class _Live:
         if not estimate.bound:
             return False
         self.estimate = estimate.refined()  # loads the tokenizer
-        self.out_tokens = count_like(self.estimate, self.text())
+        self.tokens = count_like(self.estimate, self.text())
+        self.counted = len(self.parts)
+        self.unsure = 0
         if self.reported is None or not self.reported.input_tokens:
             self.est_input = self.estimate.input_tokens
             self.set_caps(env, price)
@@ -165,7 +194,8 @@ class _Live:
     def output_so_far(self) -> int:
         """Output tokens so far: counted, or the provider's count when it is higher."""
         rep = self.reported
-        return self.out_tokens if rep is None or rep.output_tokens < self.out_tokens else rep.output_tokens
+        counted = self.out_tokens()
+        return counted if rep is None or rep.output_tokens < counted else rep.output_tokens
 
     def input_tokens(self) -> int:
         """Input tokens: the provider's count once it reported one, else the estimate."""
@@ -176,10 +206,10 @@ class _Live:
         """What arrived so far: the provider's counts where it reported them, else counted."""
         rep = self.reported
         if rep is None:
-            return Usage(self.est_input, self.out_tokens)
+            return Usage(self.est_input, self.out_tokens())
         return Usage(
             rep.input_tokens or self.est_input,
-            max(rep.output_tokens, self.out_tokens),
+            max(rep.output_tokens, self.out_tokens()),
             rep.cached_input_tokens,
             rep.cache_write_tokens,
             rep.reasoning_tokens,
@@ -411,13 +441,13 @@ class InferStream(Generic[R]):
                                 deadline.waiting = True
                             try:
                                 async for event in source:
-                                    kind = type(event)
-                                    if kind is TextDelta:
-                                        text = cast(TextDelta, event).text
+                                    if type(event) is TextDelta:
+                                        text = event.text
                                         parts.append(text)
-                                        live.out_tokens += count_like(live.estimate, text)
-                                        if live.over_cap() and not live.refine(loop.env, loop.price):
-                                            raise self._cut(loop, live, rec, "budget")
+                                        if live.cap is not None:
+                                            live.unsure += 4 * len(text)
+                                            if live.over_cap() and not live.refine(loop.env, loop.price):
+                                                raise self._cut(loop, live, rec, "budget")
                                         if deadline is None:
                                             yield text
                                             continue
@@ -426,9 +456,9 @@ class InferStream(Generic[R]):
                                         if deadline.expired:
                                             raise TimeoutError
                                         deadline.waiting = True
-                                    elif kind is UsageReport:
+                                    elif type(event) is UsageReport:
                                         before = live.input_tokens()
-                                        live.reported = cast(UsageReport, event).usage
+                                        live.reported = event.usage
                                         if live.input_tokens() != before:
                                             live.set_caps(loop.env, loop.price)
                                     else:

@@ -104,7 +104,10 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
                 held: list[StreamEvent] | None = []  # usage before the first text: dropped on a retry
                 try:
                     frames = SSEFrames(_MAX_EVENT_BYTES)
-                    async for chunk in response.aiter_bytes():
+                    # the body as it comes (one generator less per chunk) unless it is compressed
+                    # or already read (a replayed or mocked response)
+                    plain = "content-encoding" not in response.headers and not response.is_stream_consumed
+                    async for chunk in response.aiter_raw() if plain else response.aiter_bytes():
                         for name, data in frames.feed(chunk):
                             if decoder.done:
                                 continue  # read the body to its end so the connection is reused
