@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 import anyio
 
 from stratum._runtime.attempts import Attempt, AttemptLoop, Verdict, resolve_for
+from stratum._runtime.metering import charged_usage
 from stratum._runtime.model import Completion, Usage
 from stratum._runtime.partial import NOTHING, PartialParser
 from stratum._runtime.prompt import retry_messages
@@ -534,6 +535,11 @@ class InferStream(Generic[R]):
             if used is not None:
                 live.reported = used
             used = live.usage()  # the provider bills what it sent
+        elif used is None and getattr(exc, "usage_unknown", False):
+            # the model ran but what it cost cannot be read (impossible usage): the worst case
+            attempt = live.attempt
+            used = charged_usage(attempt.estimate, attempt.reservation, live.text())
+            attempt.estimated = self._tally.estimated = True
         self._charge(loop, live, used, "provider_error", exc)
 
     # -- charging what arrived -------------------------------------------------------------------

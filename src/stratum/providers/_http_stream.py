@@ -32,6 +32,7 @@ from stratum.providers._faults import (
     scrub,
     should_retry,
 )
+from stratum.providers._dialect import BadReply
 from stratum.providers._intercept import Exchange, send_intercepted
 from stratum.providers._sse import decoder_for, stream_body, stream_path
 from stratum.providers._sse_frames import SSEFrames
@@ -128,6 +129,8 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
                             else:
                                 for event in events:
                                     yield event
+                except BadReply as exc:  # impossible usage in an event: what it cost is unknown
+                    raise _bad_stream(provider, call, str(exc)) from None
                 except ProviderError as exc:  # an error event from the provider
                     if not decoder.received():
                         raise _Retry(exc, decoder.usage(), None) from None
@@ -152,7 +155,11 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
                         provider, call, decoder.received(), _plus(fault_usage, decoder.usage()),
                         "the stream ended before its end event",
                     )
-                yield _with_faults(decoder.finish(response.headers), retry, fault_usage)
+                try:
+                    completion = decoder.finish(response.headers)
+                except BadReply as exc:
+                    raise _bad_stream(provider, call, str(exc)) from None
+                yield _with_faults(completion, retry, fault_usage)
                 return
             finally:
                 state.loads[shard] -= 1
@@ -242,6 +249,14 @@ def _interrupted(provider: _HTTPProvider, call: CallSpec, received: str, usage: 
     )
 
 
+def _bad_stream(provider: _HTTPProvider, call: CallSpec, problem: str) -> ProviderError:
+    """A stream whose events Stratum cannot use (impossible usage: negative, fractional, NaN,
+    infinite or absurd): the model ran but its cost is unknown, so the worst case is charged."""
+    error = provider._bad_reply(call, 200, f"a stream event with {problem}", None)
+    error.usage_unknown = True  # pyright: ignore[reportAttributeAccessIssue]
+    return error
+
+
 def _whole_body(provider: _HTTPProvider, call: CallSpec, content: bytes, headers: Mapping[str, str]) -> Completion:
     try:
         data = json.loads(content)
@@ -255,7 +270,11 @@ def _whole_body(provider: _HTTPProvider, call: CallSpec, content: bytes, headers
             provider=provider.name,
             model=call.model,
         )
-    return provider._dialect.decode(call, cast(dict[str, Any], data), headers)
+    reply = cast(dict[str, Any], data)
+    try:
+        return provider._dialect.decode(call, reply, headers)
+    except BadReply as exc:
+        raise provider._bad_reply(call, 200, str(exc), reply) from None
 
 
 def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None) -> Completion:
