@@ -40,7 +40,7 @@ from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 
 if TYPE_CHECKING:
     from stratum._runtime.model import CallSpec
-    from stratum.providers._http import _HTTPProvider
+    from stratum.providers._http import Authorize, _HTTPProvider
 
 __all__ = ("stream_http",)
 
@@ -206,7 +206,9 @@ async def _send(
 ) -> Any:
     """Send the request and return the 2xx response, its body unread; `_Retry` for a fault."""
     try:
-        response = await send_intercepted(request, exchange, functools.partial(client.send, stream=True))
+        authorize = provider._authorize
+        send: Any = functools.partial(client.send, stream=True) if authorize is None else _Authorized(client, authorize)
+        response = await send_intercepted(request, exchange, send)
     except Exception as exc:
         if not is_transport_error(exc):
             raise
@@ -236,6 +238,29 @@ async def _send(
     if not should_retry(status, headers):
         raise error
     raise _Retry(error, usage, retry_after_seconds(headers))
+
+
+class _Authorized:
+    """`client.send(request, stream=True)` with per-request auth headers (an Entra token, a
+    Google OAuth token, a SigV4 signature) added to a copy of the request, after every
+    interceptor: cassettes never see them. `__self__` is the client, as for a bound method."""
+
+    __slots__ = ("__self__", "_authorize")
+
+    def __init__(self, client: Any, authorize: Authorize) -> None:
+        self.__self__ = client
+        self._authorize = authorize
+
+    async def __call__(self, request: Any) -> Any:
+        extra = await self._authorize(request)
+        signed = type(request)(
+            request.method,
+            request.url,
+            headers={**request.headers, **extra},
+            content=request.content,
+            extensions=request.extensions,
+        )
+        return await self.__self__.send(signed, stream=True)
 
 
 def _interrupted(provider: _HTTPProvider, call: CallSpec, received: str, usage: Usage | None, why: str) -> StreamInterruptedError:
