@@ -4,8 +4,8 @@ Answers every `POST .../chat/completions` with a Chat Completions SSE stream of 
 structured answer: `--deltas` content chunks, a finish chunk, the usage chunk
 (`stream_options.include_usage`) and `data: [DONE]`, in HTTP/1.1 chunked encoding with
 keep-alive. The first content event is written `--latency-ms` after the request; the others
-follow `--gap-ms` apart (0: all in the same write). Raw asyncio protocol, so the server costs
-far less CPU than the client it measures.
+follow together `--gap-ms` later (0: all in the same write). Raw asyncio protocol, so the
+server costs far less CPU than the client it measures.
 
 Usage: python benchmarks/fake_sse_server.py --latency-ms 50 --deltas 12 --gap-ms 0  (prints the port)
 """
@@ -68,8 +68,7 @@ class Fake(Framed):
             return
         loop = asyncio.get_running_loop()
         loop.call_later(self.latency, self.write, HEAD + self.events[0])
-        for index, event in enumerate(self.events[1:], start=1):
-            loop.call_later(self.latency + index * self.gap, self.write, event)
+        loop.call_later(self.latency + self.gap, self.write, b"".join(self.events[1:]))
 
 
 async def main() -> None:

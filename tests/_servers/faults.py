@@ -11,7 +11,9 @@ request takes the next scripted `Fault` (the last one repeats), which may misbeh
 - `raw=b"..."`: a body that is not JSON (or JSON with `Infinity`);
 - `declare_length=N`: a `content-length` of N whatever the body (a huge-body claim);
 - `stream_bytes=N`: a chunked body of N bytes of padding (a huge body for real);
-- `close=True`: drop the connection without answering.
+- `close=True`: drop the connection without answering;
+- `content_type="text/event-stream"`: the body's type (`application/json` unless said), e.g.
+  a `raw=` stream of server-sent events.
 
 Everything stops with `close()` (or the `with` block); stalled handlers are cancelled.
 """
@@ -43,6 +45,7 @@ class Fault:
     close: bool = False
     declare_length: int | None = None
     stream_bytes: int | None = None
+    content_type: str = "application/json"
 
     def body(self) -> bytes:
         if self.raw is not None:
@@ -187,7 +190,7 @@ class FaultServer:
         if fault.close:
             return False
         body = fault.body()
-        head = [f"HTTP/1.1 {fault.status} {_REASONS.get(fault.status, 'Status')}", "content-type: application/json"]
+        head = [f"HTTP/1.1 {fault.status} {_REASONS.get(fault.status, 'Status')}", f"content-type: {fault.content_type}"]
         head += [f"{k}: {v}" for k, v in fault.headers.items()]
         if fault.stream_bytes is not None:
             head.append("transfer-encoding: chunked")

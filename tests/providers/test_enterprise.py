@@ -524,3 +524,56 @@ async def test_bedrock_refuses_media_inputs_before_sending() -> None:
     with pytest.raises(UnsupportedInputError, match="Bedrock"):
         await bedrock.complete(spec)
     assert server.requests == []
+
+
+# -- per-request auth on streamed requests -----------------------------------------------------
+
+
+def _event_stream(*events: str) -> httpx2.Response:
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content="".join(f"data: {e}\n\n" for e in events).encode())
+
+
+async def test_azure_entra_token_is_asked_for_each_streamed_request_and_never_seen_by_interceptors() -> None:
+    server = Server(
+        lambda _: _event_stream(
+            '{"id":"c1","model":"gpt-4o","choices":[{"index":0,"delta":{"content":"Paris"},"finish_reason":"stop"}]}',
+            '{"id":"c1","model":"gpt-4o","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":1}}',
+            "[DONE]",
+        )
+    )
+    tokens = iter(["entra-token-PLANTED-1", "entra-token-PLANTED-2"])
+    azure = AzureOpenAI(endpoint="https://res.openai.azure.com", azure_ad_token_provider=lambda: next(tokens), http_client=server.client())
+    seen = _Seen()
+    with add_interceptor(seen):
+        for _ in range(2):
+            events = [event async for event in azure.stream(call(model="gpt-4o"))]
+            assert getattr(events[-1], "text", None) == "Paris"
+    assert [r.headers["authorization"] for r in server.requests] == [
+        "Bearer entra-token-PLANTED-1",
+        "Bearer entra-token-PLANTED-2",
+    ]
+    assert all(r.headers["accept"] == "text/event-stream" and "api-key" not in r.headers for r in server.requests)
+    assert all("authorization" not in h and "api-key" not in h for h in seen.headers)
+
+
+async def test_vertex_streams_with_its_oauth_token_on_the_stream_path() -> None:
+    from google.oauth2.credentials import Credentials
+
+    server = Server(
+        lambda _: _event_stream(
+            '{"candidates":[{"content":{"parts":[{"text":"Paris"}],"role":"model"}}],'
+            '"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":1}}',
+            '{"candidates":[{"content":{"parts":[{"text":"."}],"role":"model"},"finishReason":"STOP"}],'
+            '"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":2}}',
+        )
+    )
+    vertex = Vertex("proj", "global", credentials=Credentials(token="ya29.PLANTED-token"), http_client=server.client())
+    seen = _Seen()
+    with add_interceptor(seen):
+        events = [event async for event in vertex.stream(call(model="gemini-2.0-flash"))]
+    sent = server.requests[0]
+    assert sent.url.path.endswith("/models/gemini-2.0-flash:streamGenerateContent") and sent.url.params["alt"] == "sse"
+    assert sent.headers["authorization"] == "Bearer ya29.PLANTED-token"
+    assert all("authorization" not in h for h in seen.headers)
+    final = events[-1]
+    assert getattr(final, "text", None) == "Paris." and getattr(final, "usage", None) is not None

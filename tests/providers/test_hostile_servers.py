@@ -596,3 +596,107 @@ def test_anthropic_one_hour_cache_writes_are_billed_at_the_one_hour_rate(fault_s
     # $3/MTok input, $6/MTok one-hour cache write, $15/MTok output (the five-minute rate is $3.75)
     assert record.cost_usd == (1_000 * 3 + 10_000 * 6 + 100 * 15) / Decimal(1_000_000)
     assert record.cache_write_tokens == 10_000
+
+
+# -- impossible usage inside a stream ------------------------------------------------------------
+
+
+def _sse(*events: str) -> bytes:
+    return "".join(f"{event}\n\n" for event in events).encode()
+
+
+def _chat_stream(usage: str) -> bytes:
+    """A Chat Completions stream whose usage chunk says `usage` (JSON text, maybe not finite)."""
+    head = '{"id":"c1","model":"m","choices":[{"index":0,"delta":{"content":"%s"},"finish_reason":%s}]}'
+    return _sse(
+        "data: " + head % ("hel", "null"),
+        "data: " + head % ("lo", '"stop"'),
+        'data: {"id":"c1","model":"m","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":%s}}' % usage,
+        "data: [DONE]",
+    )
+
+
+@pytest.mark.parametrize(
+    "usage", ["-5000", "NaN", "Infinity", "-Infinity", "2.5", "1e30", "1000000000000", '"12"']
+)
+def test_impossible_usage_in_a_stream_is_a_provider_error_charged_the_worst_case(fault_server: FaultServer, usage: str) -> None:
+    fault_server.always(Fault(raw=_chat_stream(usage), content_type="text/event-stream"))
+
+    @infer("Say something.", model="local:m", max_tokens=100, retries=0)
+    def streamed(topic: str) -> str: ...
+
+    @flow(budget=Budget(usd="0.01"))
+    async def capped() -> str:
+        async with streamed.stream(topic="x") as s:
+            return await s.result()
+
+    with pytest.raises(ProviderError) as caught:
+        run_with(local(fault_server), capped)
+    assert "impossible usage" in str(caught.value) and "check base_url" in str(caught.value)
+    assert type(caught.value) is ProviderError  # not a stream broken mid-way: the server misreports
+    (record,) = trace.records()
+    assert record.status == "failed" and record.attempt_records[0].outcome == "provider_error"
+    # the model ran but its cost cannot be read: the reserved worst case, never a refund
+    assert record.usage_estimated and record.output_tokens == 100
+    (flow_record,) = trace.flows()
+    assert flow_record.spent_usd is not None and flow_record.spent_usd == record.cost_usd > 0
+    assert len(fault_server.requests) == 1  # not retried: the same server would say it again
+
+
+@pytest.mark.parametrize(
+    ("dialect", "body"),
+    [
+        pytest.param(
+            "anthropic",
+            _sse(
+                'event: message_start\ndata: {"type":"message_start","message":{"id":"m1","model":"claude-sonnet-4-5",'
+                '"role":"assistant","content":[],"usage":{"input_tokens":-40,"output_tokens":1}}}',
+                'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                '"content_block":{"type":"text","text":""}}',
+                'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                '"delta":{"type":"text_delta","text":"hi"}}',
+                'event: message_stop\ndata: {"type":"message_stop"}',
+            ),
+            id="anthropic-negative-input-at-start",
+        ),
+        pytest.param(
+            "anthropic",
+            _sse(
+                'event: message_start\ndata: {"type":"message_start","message":{"id":"m1","model":"claude-sonnet-4-5",'
+                '"role":"assistant","content":[],"usage":{"input_tokens":40,"output_tokens":1}}}',
+                'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                '"content_block":{"type":"text","text":""}}',
+                'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+                '"delta":{"type":"text_delta","text":"hi"}}',
+                'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},'
+                '"usage":{"output_tokens":Infinity}}',
+                'event: message_stop\ndata: {"type":"message_stop"}',
+            ),
+            id="anthropic-infinite-output-in-delta",
+        ),
+        pytest.param(
+            "gemini",
+            _sse(
+                'data: {"candidates":[{"content":{"parts":[{"text":"hi"}],"role":"model"},"finishReason":"STOP"}],'
+                '"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":NaN}}'
+            ),
+            id="gemini-nan-output",
+        ),
+    ],
+)
+def test_impossible_usage_in_other_dialects_streams_is_a_provider_error(
+    fault_server: FaultServer, dialect: str, body: bytes
+) -> None:
+    fault_server.always(Fault(raw=body, content_type="text/event-stream"))
+    if dialect == "anthropic":
+        provider: Any = Anthropic(api_key="sk-ant-test-000000000000", base_url=fault_server.url + "/v1", name="local")
+    else:
+        provider = Gemini(api_key="AIza-not-a-real-key-000000000000000", base_url=fault_server.url + "/v1beta", name="local")
+
+    async def streamed() -> str:
+        async with say.stream(topic="x") as s:
+            return await s.result()
+
+    with pytest.raises(ProviderError, match="impossible usage"):
+        run_with(provider, streamed)
+    assert trace.records()[-1].status == "failed"

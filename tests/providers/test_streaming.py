@@ -4,6 +4,7 @@ server (drip-fed, cut off, stalled, left early), fault retries, cassettes and th
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -221,6 +222,30 @@ async def test_drip_fed_deltas_reach_the_consumer_before_the_stream_ends() -> No
         await provider.aclose()
     assert deltas == ["Hel", "lo", " wor", "ld"]
     assert final is not None and final.text == "Hello world" and final.usage == Usage(5, 4)
+
+
+async def test_a_compressed_event_stream_is_decompressed_as_it_arrives() -> None:
+    body = "".join(
+        [_chat_chunk("Hel"), _chat_chunk("lo"), _chat_chunk(finish="stop"),
+         _chat_chunk(usage={"prompt_tokens": 5, "completion_tokens": 2}), "data: [DONE]\n\n"]
+    ).encode()
+    squeeze = zlib.compressobj(wbits=31)  # gzip
+    compressed = [squeeze.compress(body[:40]) + squeeze.flush(zlib.Z_SYNC_FLUSH), squeeze.compress(body[40:]) + squeeze.flush()]
+
+    async def script(conn: Conn) -> None:
+        await conn.stream.send(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-encoding: gzip\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        for piece in compressed:
+            await conn.chunk(piece)
+        await conn.end()
+
+    async with sse_server(script) as server:
+        provider = OpenAICompatible(server.url)
+        deltas, _, final = await _drain(provider.stream(_call()))
+        await provider.aclose()
+    assert deltas == ["Hel", "lo"] and final.text == "Hello" and final.usage == Usage(5, 2)
 
 
 async def test_a_stream_cut_mid_way_is_stream_interrupted_with_what_arrived() -> None:

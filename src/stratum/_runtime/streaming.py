@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 import anyio
 
 from stratum._runtime.attempts import Attempt, AttemptLoop, Verdict, resolve_for
+from stratum._runtime.metering import charged_usage
 from stratum._runtime.model import Completion, Usage
 from stratum._runtime.partial import NOTHING, PartialParser
 from stratum._runtime.prompt import retry_messages
@@ -68,57 +69,58 @@ def _open(provider: Any, call: CallSpec) -> AsyncGenerator[StreamEvent, None]:
 
 
 class _Deadline:
-    """The whole stream's deadline: `next(source)` raises TimeoutError once it has passed.
+    """The whole attempt's deadline, under asyncio: one timer for the whole stream.
 
-    Under asyncio one timer serves the whole attempt (a scope per event would cost a timer per
-    piece): when it fires while an event is awaited, the task is cancelled and the
-    cancellation turned into TimeoutError, as `asyncio.timeout` does. Elsewhere (trio), each
-    wait gets an anyio scope.
+    A scope per event would cost a timer per piece. Instead one timer is armed for the
+    attempt; when it fires while the stream waits for the provider (`waiting`), the task is
+    cancelled and the cancellation turned into TimeoutError (as `asyncio.timeout` does); when
+    it fires while the consumer holds a piece, `expired` is checked as soon as the consumer
+    asks for the next one. Elsewhere (trio) each wait gets an anyio scope (`_within`).
     """
 
-    __slots__ = ("at", "expired", "handle", "task", "waiting")
+    __slots__ = ("expired", "handle", "task", "waiting")
 
-    def __init__(self, at: float | None) -> None:
-        self.at = at
+    def __init__(self, task: asyncio.Task[Any], at: float) -> None:
         self.expired = False
         self.waiting = False
-        self.task: asyncio.Task[Any] | None = None
-        self.handle: asyncio.TimerHandle | None = None
-        if at is None:
-            return
-        try:
-            self.task = asyncio.current_task()
-        except RuntimeError:  # not asyncio
-            return
+        self.task = task
         loop = asyncio.get_running_loop()
         self.handle = loop.call_at(loop.time() + (at - time.monotonic()), self._fire)
 
     def _fire(self) -> None:
         self.expired = True
-        if self.waiting and self.task is not None:
+        if self.waiting:
             self.task.cancel()
 
-    async def next(self, source: AsyncIterator[StreamEvent]) -> StreamEvent:
-        if self.at is None:
-            return await source.__anext__()
-        if self.task is None:  # trio: anyio's scope
-            with anyio.fail_after(max(self.at - time.monotonic(), 0.0)):
-                return await source.__anext__()
-        if self.expired:
-            raise TimeoutError
-        self.waiting = True
-        try:
-            return await source.__anext__()
-        except asyncio.CancelledError:
-            if self.expired and self.task.uncancel() == 0:
-                raise TimeoutError from None
-            raise
-        finally:
-            self.waiting = False
+    def timed_out(self) -> bool:
+        """After a cancellation while waiting: True when it was this deadline's own."""
+        return self.expired and self.task.uncancel() == 0
 
     def close(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
+        self.handle.cancel()
+
+
+def _deadline_for(at: float | None) -> _Deadline | None:
+    """The asyncio deadline of an attempt; None without a deadline or outside asyncio."""
+    if at is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # not asyncio
+        return None
+    return None if task is None else _Deadline(task, at)
+
+
+async def _within(source: AsyncGenerator[StreamEvent, None], at: float) -> AsyncGenerator[StreamEvent, None]:
+    """`source` with each wait bounded by the deadline `at` (TimeoutError): the non-asyncio path."""
+    async with aclosing(source):
+        while True:
+            with anyio.fail_after(max(at - time.monotonic(), 0.0)):
+                try:
+                    event = await source.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield event
 
 
 class _Live:
@@ -127,14 +129,22 @@ class _Live:
     Output is counted the way the attempt's input estimate was: for a model with a known
     tokenizer, as UTF-8 bytes (an upper bound) until that count passes the cap; then `refine`
     counts what arrived exactly (and the input too, while the provider has not reported it).
+    It is counted lazily, when a count is read: each piece still counts on its own (the sum is
+    the same as counting them as they come), but a piece that cannot reach the cap (4 tokens
+    per character is more than any count gives) is not counted on arrival.
     """
 
-    __slots__ = ("attempt", "cap", "cap_axis", "cap_env", "estimate", "est_input", "out_tokens", "parts", "reported")
+    __slots__ = (
+        "attempt", "cap", "cap_axis", "cap_env", "counted", "estimate", "est_input", "parts", "reported", "tokens",
+        "unsure",
+    )
 
     def __init__(self, attempt: Attempt) -> None:
         self.attempt = attempt
         self.parts: list[str] = []
-        self.out_tokens = 0
+        self.tokens = 0  # the tokens of parts[:counted]
+        self.counted = 0
+        self.unsure = 0  # at most the tokens of parts[counted:] (while a cap watches them)
         self.reported: Usage | None = None
         self.estimate = attempt.estimate
         self.est_input = attempt.estimate.input_tokens
@@ -145,9 +155,28 @@ class _Live:
     def text(self) -> str:
         return "".join(self.parts)
 
+    def out_tokens(self) -> int:
+        """The output tokens counted so far (the sum of each piece's count)."""
+        parts = self.parts
+        if self.counted < len(parts):
+            estimate = self.estimate
+            tokens = self.tokens
+            for piece in parts[self.counted :]:
+                tokens += count_like(estimate, piece)
+            self.tokens = tokens
+            self.counted = len(parts)
+            self.unsure = 0
+        return self.tokens
+
     def over_cap(self) -> bool:
-        """True when the output so far passes the cap."""
-        return self.cap is not None and self.output_so_far() > self.cap
+        """True when the output so far passes the cap (counted only when it may)."""
+        cap = self.cap
+        if cap is None:
+            return False
+        rep = self.reported
+        if rep is not None and rep.output_tokens > cap:
+            return True
+        return self.tokens + self.unsure > cap and self.out_tokens() > cap
 
     def refine(self, env: Envelope | None, price: Price | None) -> bool:
         """Count exactly what was counted as a bound; True when that brings it back under the cap."""
@@ -155,7 +184,9 @@ class _Live:
         if not estimate.bound:
             return False
         self.estimate = estimate.refined()  # loads the tokenizer
-        self.out_tokens = count_like(self.estimate, self.text())
+        self.tokens = count_like(self.estimate, self.text())
+        self.counted = len(self.parts)
+        self.unsure = 0
         if self.reported is None or not self.reported.input_tokens:
             self.est_input = self.estimate.input_tokens
             self.set_caps(env, price)
@@ -164,16 +195,22 @@ class _Live:
     def output_so_far(self) -> int:
         """Output tokens so far: counted, or the provider's count when it is higher."""
         rep = self.reported
-        return self.out_tokens if rep is None or rep.output_tokens < self.out_tokens else rep.output_tokens
+        counted = self.out_tokens()
+        return counted if rep is None or rep.output_tokens < counted else rep.output_tokens
+
+    def input_tokens(self) -> int:
+        """Input tokens: the provider's count once it reported one, else the estimate."""
+        rep = self.reported
+        return self.est_input if rep is None else rep.input_tokens or self.est_input
 
     def usage(self) -> Usage:
         """What arrived so far: the provider's counts where it reported them, else counted."""
         rep = self.reported
         if rep is None:
-            return Usage(self.est_input, self.out_tokens)
+            return Usage(self.est_input, self.out_tokens())
         return Usage(
             rep.input_tokens or self.est_input,
-            max(rep.output_tokens, self.out_tokens),
+            max(rep.output_tokens, self.out_tokens()),
             rep.cached_input_tokens,
             rep.cache_write_tokens,
             rep.reasoning_tokens,
@@ -185,7 +222,7 @@ class _Live:
         reservation = self.attempt.reservation
         if env is None or reservation is None:
             return
-        input_tokens = self.usage().input_tokens
+        input_tokens = self.input_tokens()
         for each in env.chain():
             held_tokens = each.reserved_tokens - reservation.tokens if reservation.open else each.reserved_tokens
             if each.budget.tokens is not None:
@@ -275,8 +312,15 @@ class InferStream(Generic[R]):
                 the last partial); PostconditionFailed, ParseFailure, ProviderError...: as a
                 plain call.
         """
-        while await self._pull() is not _END:
-            pass
+        if not self._finished:
+            try:
+                async for _ in self._driver:
+                    pass
+            except BaseException as exc:
+                self._error = exc
+                raise
+            finally:
+                self._finished = True
         return self._final()
 
     # -- driving -------------------------------------------------------------------------------
@@ -288,42 +332,37 @@ class InferStream(Generic[R]):
             raise RuntimeError("the stream was closed before it finished; read it inside its `async with` block")
         return cast(R, self._value)
 
-    async def _pull(self) -> Any:
-        """The next piece (`str`), None for a retry, or `_END`; stores the driver's error."""
-        if self._finished:
-            return _END
-        try:
-            return await self._driver.__anext__()
-        except StopAsyncIteration:
-            self._finished = True
-            return _END
-        except BaseException as exc:
-            self._finished = True
-            self._error = exc
-            raise
-
     async def _partials(self) -> AsyncGenerator[R, None]:
         output = self._spec.output
-        if output.kind == "text":
-            while (piece := await self._pull()) is not _END:
+        driver = self._driver
+        text = output.kind == "text"
+        parser = None if text else PartialParser(output)
+        while not self._finished:
+            try:
+                piece = await driver.__anext__()
+            except StopAsyncIteration:
+                self._finished = True
+                break
+            except BaseException as exc:
+                self._finished = True
+                self._error = exc
+                raise
+            if text:
                 if piece:
-                    yield piece
-            self._final()
-            return
-        parser = PartialParser(output)
-        while (piece := await self._pull()) is not _END:
+                    yield cast(R, piece)
+                continue
             if piece is None:
                 parser = PartialParser(output)  # a retry: partials start over
                 continue
             live = self._live
-            if live is None:
+            if live is None or parser is None:
                 continue
             value = parser.parse(live.text())
             if value is not NOTHING:
                 self._last_partial = value
                 yield value
         final = self._final()
-        if final != self._last_partial:
+        if not text and final != self._last_partial:
             self._last_partial = final
             yield final
 
@@ -355,6 +394,11 @@ class InferStream(Generic[R]):
             yield value
 
     async def _drive(self) -> AsyncGenerator[str | None, None]:
+        """The attempts of the call; yields each piece of output text, None before a retry.
+
+        One generator for the whole call, the send of each attempt inline: a piece passes one
+        generator on its way from the provider's stream to the consumer.
+        """
         spec, bound = self._spec, self._bound
         with recording(
             spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=self._meta
@@ -382,10 +426,68 @@ class InferStream(Generic[R]):
                     attempt = loop.reserve(number, messages, prompt_hash)
                     live = self._live = _Live(attempt)
                     live.set_caps(loop.env, loop.price)
-                    pieces = self._send(loop, live, rec)
-                    async with aclosing(pieces):  # leaving early closes the request at once
-                        async for piece in pieces:
-                            yield piece
+                    # -- the send, piece by piece, watching the cost and the deadline --------
+                    call = loop.call_for(attempt)
+                    attempt.sent = time.monotonic()
+                    at = None if attempt.timeout is None else attempt.sent + attempt.timeout
+                    deadline = _deadline_for(at)
+                    source = _open(loop.resolved.provider, call)
+                    if at is not None and deadline is None:
+                        source = _within(source, at)
+                    parts = live.parts
+                    completion: Completion | None = None
+                    try:
+                        async with aclosing(source):  # leaving early closes the request at once
+                            if deadline is not None:
+                                deadline.waiting = True
+                            try:
+                                async for event in source:
+                                    if type(event) is TextDelta:
+                                        text = event.text
+                                        parts.append(text)
+                                        if live.cap is not None:
+                                            live.unsure += 4 * len(text)
+                                            if live.over_cap() and not live.refine(loop.env, loop.price):
+                                                raise self._cut(loop, live, rec, "budget")
+                                        if deadline is None:
+                                            yield text
+                                            continue
+                                        deadline.waiting = False
+                                        yield text
+                                        if deadline.expired:
+                                            raise TimeoutError
+                                        deadline.waiting = True
+                                    elif type(event) is UsageReport:
+                                        before = live.input_tokens()
+                                        live.reported = event.usage
+                                        if live.input_tokens() != before:
+                                            live.set_caps(loop.env, loop.price)
+                                    else:
+                                        completion = cast(Completion, event)
+                            finally:
+                                if deadline is not None:
+                                    deadline.waiting = False  # closing the source is not a wait
+                    except TimeoutError:
+                        raise self._cut(loop, live, rec, "deadline") from None
+                    except asyncio.CancelledError:
+                        if deadline is not None and deadline.timed_out():
+                            raise self._cut(loop, live, rec, "deadline") from None
+                        raise
+                    except BudgetExceeded as exc:
+                        if exc.axis != "ms" or self.stopped is not None:
+                            raise
+                        # the provider layer's own deadline (a stalled read, a retry-after past it)
+                        reported: Usage | None = getattr(exc, "usage", None)
+                        if reported is not None:
+                            live.reported = reported
+                        raise self._cut(loop, live, rec, "deadline") from None
+                    except ProviderError as exc:
+                        self._provider_error(loop, live, exc)
+                        raise
+                    finally:
+                        if deadline is not None:
+                            deadline.close()
+                    self._settle(loop, live, completion)
                     completion = attempt.completion
                     assert completion is not None
                     self._live = None
@@ -406,54 +508,8 @@ class InferStream(Generic[R]):
                 self._stop_in_flight(loop, rec, None)
                 raise
 
-    async def _send(self, loop: AttemptLoop, live: _Live, rec: Recording) -> AsyncGenerator[str, None]:
-        """Stream one attempt, watching its cost and the deadline; settle it at the end."""
-        attempt = live.attempt
-        call = loop.call_for(attempt)
-        attempt.sent = time.monotonic()
-        deadline = _Deadline(None if attempt.timeout is None else attempt.sent + attempt.timeout)
-        source = _open(loop.resolved.provider, call)
-        completion: Completion | None = None
-        try:
-            async with aclosing(source):
-                while True:
-                    try:
-                        event = await deadline.next(source)
-                    except StopAsyncIteration:
-                        break
-                    if type(event) is TextDelta:
-                        live.parts.append(event.text)
-                        live.out_tokens += count_like(live.estimate, event.text)
-                        if live.over_cap() and not live.refine(loop.env, loop.price):
-                            raise self._cut(loop, live, rec, "budget")
-                        yield event.text
-                    elif type(event) is UsageReport:
-                        before = live.usage().input_tokens
-                        live.reported = event.usage
-                        if live.usage().input_tokens != before:
-                            live.set_caps(loop.env, loop.price)
-                    else:
-                        completion = cast(Completion, event)
-        except TimeoutError:
-            raise self._cut(loop, live, rec, "deadline") from None
-        except BudgetExceeded as exc:
-            if exc.axis != "ms" or self.stopped is not None:
-                raise
-            # the provider layer's own deadline (a stalled read, a retry-after past it)
-            reported: Usage | None = getattr(exc, "usage", None)
-            if reported is not None:
-                live.reported = reported
-            raise self._cut(loop, live, rec, "deadline") from None
-        except ProviderError as exc:
-            used: Usage | None = getattr(exc, "usage", None)
-            if isinstance(exc, StreamInterruptedError) and exc.received:
-                if used is not None:
-                    live.reported = used
-                used = live.usage()  # the provider bills what it sent
-            self._charge(loop, live, used, "provider_error", exc)
-            raise
-        finally:
-            deadline.close()
+    def _settle(self, loop: AttemptLoop, live: _Live, completion: Completion | None) -> None:
+        """The attempt's stream ended: settle it like a plain call's reply."""
         if completion is None:
             raise StreamInterruptedError(
                 f"{self._spec.qualname}: the stream of {loop.resolved.label} ended without a final response; "
@@ -470,7 +526,21 @@ class InferStream(Generic[R]):
                 request_id=completion.request_id, refusal=completion.refusal, fault_retries=completion.fault_retries,
                 fault_usage=completion.fault_usage,
             )
-        loop.settle(attempt, completion)
+        loop.settle(live.attempt, completion)
+
+    def _provider_error(self, loop: AttemptLoop, live: _Live, exc: ProviderError) -> None:
+        """Charge what a failed stream cost: what arrived, or the worst case when unknown."""
+        used: Usage | None = getattr(exc, "usage", None)
+        if isinstance(exc, StreamInterruptedError) and exc.received:
+            if used is not None:
+                live.reported = used
+            used = live.usage()  # the provider bills what it sent
+        elif used is None and getattr(exc, "usage_unknown", False):
+            # the model ran but what it cost cannot be read (impossible usage): the worst case
+            attempt = live.attempt
+            used = charged_usage(attempt.estimate, attempt.reservation, live.text())
+            attempt.estimated = self._tally.estimated = True
+        self._charge(loop, live, used, "provider_error", exc)
 
     # -- charging what arrived -------------------------------------------------------------------
 

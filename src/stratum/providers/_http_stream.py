@@ -22,8 +22,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import httpx2
-
 from stratum._runtime.model import Completion, Usage
 from stratum.exceptions import ProviderError, StreamInterruptedError
 from stratum.providers._faults import (
@@ -34,13 +32,15 @@ from stratum.providers._faults import (
     scrub,
     should_retry,
 )
+from stratum.providers._dialect import BadReply
 from stratum.providers._intercept import Exchange, send_intercepted
 from stratum.providers._sse import decoder_for, stream_body, stream_path
+from stratum.providers._sse_frames import SSEFrames
 from stratum.providers._stream_events import StreamEvent, TextDelta, UsageReport
 
 if TYPE_CHECKING:
     from stratum._runtime.model import CallSpec
-    from stratum.providers._http import _HTTPProvider
+    from stratum.providers._http import Authorize, _HTTPProvider
 
 __all__ = ("stream_http",)
 
@@ -108,18 +108,33 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
                 decoder = decoder_for(dialect, call, provider.name)
                 held: list[StreamEvent] | None = []  # usage before the first text: dropped on a retry
                 try:
-                    async for sse in httpx2.EventSource(response, max_event_size=_MAX_EVENT_BYTES):
-                        if decoder.done:
-                            continue  # read the body to its end so the connection is reused
-                        events = decoder.feed(sse.event, sse.data)
-                        if held is not None and events:
-                            if not any(type(e) is TextDelta for e in events):
+                    frames = SSEFrames(_MAX_EVENT_BYTES)
+                    # the body as it comes (one generator less per chunk) unless it is compressed
+                    # or already read (a replayed or mocked response)
+                    plain = "content-encoding" not in response.headers and not response.is_stream_consumed
+                    async for chunk in response.aiter_raw() if plain else response.aiter_bytes():
+                        for name, data in frames.feed(chunk):
+                            if decoder.done:
+                                continue  # read the body to its end so the connection is reused
+                            events = decoder.feed(name, data)
+                            if held is not None and events:
+                                if not any(type(e) is TextDelta for e in events):
+                                    held.extend(events)
+                                    continue
+                                events = [*held, *events]
+                                held = None  # from now on, events go straight out
+                            for event in events:
+                                yield event
+                    for name, data in frames.end():  # an event a CR as the body's last byte ends
+                        if not decoder.done:
+                            events = decoder.feed(name, data)
+                            if held is not None:
                                 held.extend(events)
-                                continue
-                            events = [*held, *events]
-                            held = None  # from now on, events go straight out
-                        for event in events:
-                            yield event
+                            else:
+                                for event in events:
+                                    yield event
+                except BadReply as exc:  # impossible usage in an event: what it cost is unknown
+                    raise _bad_stream(provider, call, str(exc)) from None
                 except ProviderError as exc:  # an error event from the provider
                     if not decoder.received():
                         raise _Retry(exc, decoder.usage(), None) from None
@@ -144,7 +159,11 @@ async def stream_http(provider: _HTTPProvider, call: CallSpec) -> AsyncIterator[
                         provider, call, decoder.received(), _plus(fault_usage, decoder.usage()),
                         "the stream ended before its end event",
                     )
-                yield _with_faults(decoder.finish(response.headers), retry, fault_usage)
+                try:
+                    completion = decoder.finish(response.headers)
+                except BadReply as exc:
+                    raise _bad_stream(provider, call, str(exc)) from None
+                yield _with_faults(completion, retry, fault_usage)
                 return
             finally:
                 state.loads[shard] -= 1
@@ -191,7 +210,9 @@ async def _send(
 ) -> Any:
     """Send the request and return the 2xx response, its body unread; `_Retry` for a fault."""
     try:
-        response = await send_intercepted(request, exchange, functools.partial(client.send, stream=True))
+        authorize = provider._authorize
+        send: Any = functools.partial(client.send, stream=True) if authorize is None else _Authorized(client, authorize)
+        response = await send_intercepted(request, exchange, send)
     except Exception as exc:
         if not is_transport_error(exc):
             raise
@@ -223,6 +244,29 @@ async def _send(
     raise _Retry(error, usage, retry_after_seconds(headers))
 
 
+class _Authorized:
+    """`client.send(request, stream=True)` with per-request auth headers (an Entra token, a
+    Google OAuth token, a SigV4 signature) added to a copy of the request, after every
+    interceptor: cassettes never see them. `__self__` is the client, as for a bound method."""
+
+    __slots__ = ("__self__", "_authorize")
+
+    def __init__(self, client: Any, authorize: Authorize) -> None:
+        self.__self__ = client
+        self._authorize = authorize
+
+    async def __call__(self, request: Any) -> Any:
+        extra = await self._authorize(request)
+        signed = type(request)(
+            request.method,
+            request.url,
+            headers={**request.headers, **extra},
+            content=request.content,
+            extensions=request.extensions,
+        )
+        return await self.__self__.send(signed, stream=True)
+
+
 def _interrupted(provider: _HTTPProvider, call: CallSpec, received: str, usage: Usage | None, why: str) -> StreamInterruptedError:
     return StreamInterruptedError(
         f"{provider.name} ({call.model}): the stream broke after {len(received)} characters of output ({why}); "
@@ -232,6 +276,14 @@ def _interrupted(provider: _HTTPProvider, call: CallSpec, received: str, usage: 
         provider=provider.name,
         model=call.model,
     )
+
+
+def _bad_stream(provider: _HTTPProvider, call: CallSpec, problem: str) -> ProviderError:
+    """A stream whose events Stratum cannot use (impossible usage: negative, fractional, NaN,
+    infinite or absurd): the model ran but its cost is unknown, so the worst case is charged."""
+    error = provider._bad_reply(call, 200, f"a stream event with {problem}", None)
+    error.usage_unknown = True  # pyright: ignore[reportAttributeAccessIssue]
+    return error
 
 
 def _whole_body(provider: _HTTPProvider, call: CallSpec, content: bytes, headers: Mapping[str, str]) -> Completion:
@@ -247,7 +299,11 @@ def _whole_body(provider: _HTTPProvider, call: CallSpec, content: bytes, headers
             provider=provider.name,
             model=call.model,
         )
-    return provider._dialect.decode(call, cast(dict[str, Any], data), headers)
+    reply = cast(dict[str, Any], data)
+    try:
+        return provider._dialect.decode(call, reply, headers)
+    except BadReply as exc:
+        raise provider._bad_reply(call, 200, str(exc), reply) from None
 
 
 def _with_faults(completion: Completion, retries: int, fault_usage: Usage | None) -> Completion:

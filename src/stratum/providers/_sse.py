@@ -24,6 +24,8 @@ from types import MappingProxyType
 from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
+from pydantic_core import from_json
+
 from stratum._runtime.model import CallSpec, Completion, Usage
 from stratum.exceptions import ProviderError
 from stratum.providers._dialect import Dialect, as_str, first, get_dict, get_list
@@ -76,17 +78,30 @@ def stream_body(dialect: Dialect, call: CallSpec) -> dict[str, Any]:
 
 
 def _load(data: str, provider: str) -> dict[str, Any]:
+    """One event's JSON object ({} for other JSON values).
+
+    Parsed with pydantic-core's `from_json` (jiter: a third of `json.loads`'s time on an event
+    this small, and every piece of output is one); what it refuses is read by `json.loads`,
+    which also takes escaped lone surrogates (`"\\ud800"`), before the event is called broken.
+    """
     try:
-        value = json.loads(data)
+        value = from_json(data)
+    except ValueError:
+        value = _json_loads(data, provider)
+    if type(value) is not dict:
+        return {}
+    return cast(dict[str, Any], value)
+
+
+def _json_loads(data: str, provider: str) -> Any:
+    try:
+        return json.loads(data)
     except ValueError:
         raise ProviderError(
             f"{provider} sent a stream event that is not JSON: {data[:120]!r}; check base_url points "
             "at the provider's API",
             provider=provider,
         ) from None
-    if not isinstance(value, dict):
-        return {}
-    return cast(dict[str, Any], value)
 
 
 def _error(provider: str, call: CallSpec, error: Mapping[str, Any], usage: Usage | None = None) -> ProviderError:
