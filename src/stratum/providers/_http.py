@@ -592,6 +592,20 @@ class _HTTPProvider:
         return "TimeoutException" in names and time.monotonic() >= deadline - 0.05
 
 
+async def signed(request: Any, authorize: Authorize) -> Any:
+    """A copy of `request` with the per-request auth headers `authorize` gives (an Entra token,
+    a Google OAuth token, a SigV4 signature); added after every interceptor, so cassettes never
+    see them."""
+    extra = await authorize(request)
+    return type(request)(
+        request.method,
+        request.url,
+        headers={**request.headers, **extra},
+        content=request.content,
+        extensions=request.extensions,
+    )
+
+
 class _ReadAll:
     """Send a request and read its whole body, refusing one larger than `MAX_RESPONSE_BYTES`.
 
@@ -616,14 +630,7 @@ class _ReadAll:
 
     async def __call__(self, request: Any) -> Any:
         if self._authorize is not None:
-            extra = await self._authorize(request)
-            request = type(request)(
-                request.method,
-                request.url,
-                headers={**request.headers, **extra},
-                content=request.content,
-                extensions=request.extensions,
-            )
+            request = await signed(request, self._authorize)
         if self._own:
             transport = self.__self__._transport_for_url(request.url)
             response = await transport.handle_async_request(request)

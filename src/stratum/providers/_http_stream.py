@@ -33,6 +33,7 @@ from stratum.providers._faults import (
     should_retry,
 )
 from stratum.providers._dialect import BadReply
+from stratum.providers._http import signed
 from stratum.providers._intercept import Exchange, send_intercepted
 from stratum.providers._sse import decoder_for, stream_body, stream_path
 from stratum.providers._sse_frames import SSEFrames
@@ -256,15 +257,7 @@ class _Authorized:
         self._authorize = authorize
 
     async def __call__(self, request: Any) -> Any:
-        extra = await self._authorize(request)
-        signed = type(request)(
-            request.method,
-            request.url,
-            headers={**request.headers, **extra},
-            content=request.content,
-            extensions=request.extensions,
-        )
-        return await self.__self__.send(signed, stream=True)
+        return await self.__self__.send(await signed(request, self._authorize), stream=True)
 
 
 def _interrupted(provider: _HTTPProvider, call: CallSpec, received: str, usage: Usage | None, why: str) -> StreamInterruptedError:
