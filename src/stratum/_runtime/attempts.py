@@ -501,8 +501,7 @@ async def run_attempts(
     """
     with Recording(spec.qualname, bound=bound, opaque=spec.opaque_params, contract_hash=spec.output.hash, meta=meta) as rec:
         rec.tally = CallTally()
-        chosen = model if model is not None else spec.model
-        chain = None if isinstance(chosen, str) else model_chain(spec, model)  # a string is one model
+        chain = model_chain(spec, model)
         if chain is not None:
             prompt = spec.compile(bound, extra_sections)
             rec.prompt_hash = prompt.hash

@@ -60,6 +60,8 @@ def check_chain(model: Any, where: str) -> Any:
 def model_chain(spec: InferSpec, model: Any) -> tuple[Any, ...] | None:
     """The models to try in order when the chosen model is a chain, else None."""
     chosen = model if model is not None else spec.model
+    if isinstance(chosen, str):  # the common case: one model string
+        return None
     if chosen is None:
         chosen = current_settings().default_model
     if isinstance(chosen, (list, tuple)):
